@@ -1,0 +1,41 @@
+# Two commands matter: `make test` and `make demo`. Both build .venv from nothing but python3.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_DEV := $(VENV)/.installed-dev
+STAMP_BENCH := $(VENV)/.installed-bench
+
+.PHONY: test demo fuzz bench lint typecheck clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_DEV): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+$(STAMP_BENCH): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+lint: $(STAMP_DEV)
+	$(PY) -m ruff check src tests benchmarks
+
+typecheck: $(STAMP_DEV)
+	$(PY) -m mypy
+
+test: lint typecheck
+	$(PY) -m pytest -q
+
+demo: $(STAMP_BENCH)
+	$(PY) -m wavejit demo
+
+fuzz: $(STAMP_DEV)
+	WAVEJIT_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q tests/test_fuzz.py -p no:timeout
+
+bench: $(STAMP_BENCH)
+	$(PY) -m wavejit bench
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info
