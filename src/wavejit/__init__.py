@@ -7,6 +7,9 @@ The public surface is this module's ``__all__``; everything else is private.
 from __future__ import annotations
 
 from ._errors import CancelledError, CycleError, GraphError, WavejitError
+from ._hints import io, register_io, sequential
+from ._jit import JitFunction, jit
+from ._report import CallRecord, Report, RunRecord
 from ._executors import (
     BoundedExecutor,
     SequentialExecutor,
@@ -14,8 +17,17 @@ from ._executors import (
     ThreadExecutor,
     shared_executor,
 )
+from ._graph import Graph, Node, Results
 
 __all__ = [
+    "jit",
+    "JitFunction",
+    "io",
+    "sequential",
+    "register_io",
+    "Report",
+    "RunRecord",
+    "CallRecord",
     "WavejitError",
     "GraphError",
     "CycleError",
@@ -25,6 +37,9 @@ __all__ = [
     "SequentialExecutor",
     "BoundedExecutor",
     "shared_executor",
+    "Graph",
+    "Node",
+    "Results",
 ]
 
 __version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""Compile a function: parse its source, rewrite it, rebuild it with its own cells.
+
+The rewritten ``def`` is compiled inside a factory function whose locals are the
+original function's free variables plus the runtime hook ``_wj_begin``; the inner code
+object is then turned into a function with the *original* globals, closure cells
+(so ``nonlocal`` writes reach the enclosing scope), defaults, annotations and line
+numbers (tracebacks point at the user's file and lines). A method's factory is
+compiled inside a class of the same name, so private names are mangled as in the
+original.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import types
+from collections.abc import Callable
+from typing import Any
+
+from ._rewrite import RewriteResult, Unsupported, rewrite
+
+__all__ = ["compile_function", "Unsupported"]
+
+
+def _source_def(fn: types.FunctionType) -> tuple[ast.FunctionDef, str, int]:
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    except (OSError, TypeError) as exc:
+        raise Unsupported(f"no source available ({exc})") from None
+    source = textwrap.dedent("".join(lines))
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise Unsupported(f"its source does not parse on its own ({exc.msg})") from None
+    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise Unsupported("its source is not a def statement (a lambda?)")
+    node = tree.body[0]
+    if node.name != fn.__name__:
+        raise Unsupported(f"its source defines {node.name!r}, not {fn.__name__!r}")
+    if isinstance(node, ast.AsyncFunctionDef):
+        raise Unsupported("async def functions run as plain coroutines for now")
+    ast.increment_lineno(tree, first - 1)
+    return node, filename, first
+
+
+def compile_function(fn: types.FunctionType,
+                     begin: Callable[[], Any]) -> tuple[types.FunctionType, RewriteResult]:
+    """The rewritten twin of `fn`, calling `begin()` on entry for its Invocation."""
+    code = fn.__code__
+    if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
+        raise Unsupported("generator functions are not rewritten")
+    if code.co_flags & inspect.CO_COROUTINE:
+        raise Unsupported("async def functions run as plain coroutines for now")
+    node, filename, first = _source_def(fn)
+    local_names = set(code.co_varnames) | set(code.co_cellvars)
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.comprehension):
+            local_names.update(n.id for n in ast.walk(sub.target) if isinstance(n, ast.Name))
+    result = rewrite(node, local_names - set(code.co_freevars), first)
+
+    helpers = ["_wj_begin"]
+    names = [*code.co_freevars, *helpers]
+    factory = ast.FunctionDef(
+        name="_wj_factory",
+        args=ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[],
+                           kw_defaults=[], kwarg=None, defaults=[]),
+        body=[
+            ast.Assign([ast.Name(n, ast.Store()) for n in names], ast.Constant(None)),
+            result.tree,
+            ast.Return(ast.Name(fn.__name__, ast.Load())),
+        ],
+        decorator_list=[], returns=None, type_comment=None,
+    )
+    if hasattr(factory, "type_params"):
+        factory.type_params = []
+    module_body: list[ast.stmt] = [factory]
+    owner = _owning_class(fn.__qualname__)
+    if owner is not None:
+        cls = ast.ClassDef(name=owner, bases=[], keywords=[], body=[factory],
+                           decorator_list=[])
+        if hasattr(cls, "type_params"):
+            cls.type_params = []
+        module_body = [cls]
+    module = ast.Module(body=module_body, type_ignores=[])
+    ast.fix_missing_locations(module)
+    try:
+        module_code = compile(module, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, TypeError) as exc:  # pragma: no cover - a rewrite bug
+        raise Unsupported(f"the rewritten code does not compile ({exc})") from None
+    inner = _find_code(module_code, fn.__name__)
+    if inner is None:  # pragma: no cover - a rewrite bug
+        raise Unsupported("the rewritten code object was not found")
+    cells = []
+    for name in inner.co_freevars:
+        if name in code.co_freevars:
+            assert fn.__closure__ is not None
+            cells.append(fn.__closure__[code.co_freevars.index(name)])
+        elif name == "_wj_begin":
+            cells.append(types.CellType(begin))
+        else:  # pragma: no cover - a rewrite bug
+            raise Unsupported(f"unexpected free variable {name!r} in the rewritten code")
+    new = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__,
+                             tuple(cells))
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__annotations__ = fn.__annotations__
+    new.__qualname__ = fn.__qualname__
+    new.__doc__ = fn.__doc__
+    new.__module__ = fn.__module__
+    return new, result
+
+
+def _owning_class(qualname: str) -> str | None:
+    parts = qualname.split(".")
+    if len(parts) >= 2 and parts[-2] != "<locals>":
+        return parts[-2]
+    return None
+
+
+def _find_code(code: types.CodeType, name: str) -> types.CodeType | None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name and "_wj_begin" in const.co_freevars:
+                return const
+            found = _find_code(const, name)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,501 @@
+"""What a callee is: I/O-bound or not, safe to share, what it may mutate.
+
+Static knowledge, no execution:
+
+* A registry of known blocking I/O: stdlib callables (``time.sleep``, ``socket``,
+  ``select``, ``subprocess``, ``urllib.request.urlopen``, ``open``) and third-party
+  client packages matched by module prefix (``openai``, ``anthropic``, ``httpx``,
+  ``requests``, ``aiohttp``, database drivers...). Objects of the client packages are
+  also *shareable*: many concurrent calls may use one client, and their methods do not
+  mutate their arguments. Users extend both with `register_io`, `io`, `sequential`.
+* A scan of a Python callee's source (AST, cached per code object, following the
+  Python functions it calls up to `SCAN_DEPTH` levels): does it call known I/O; does
+  it write module globals (``global`` assignments, or mutating a module-level object);
+  which parameters may it mutate (stores into them, mutating methods on them, passing
+  them to code that is not known to leave them alone).
+
+Dynamic knowledge (the site's timings, see `_sites`) confirms or overrides this.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import select
+import socket
+import subprocess
+import textwrap
+import threading
+import time
+import types
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+__all__ = [
+    "CalleeInfo",
+    "classify",
+    "register_io",
+    "io",
+    "sequential",
+    "is_safe_type",
+    "SCAN_DEPTH",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SCAN_DEPTH = 3
+
+_IO_CALLABLES: set[Any] = {
+    time.sleep,
+    select.select,
+    socket.create_connection,
+    socket.getaddrinfo,
+    socket.gethostbyname,
+    subprocess.run,
+    subprocess.call,
+    subprocess.check_call,
+    subprocess.check_output,
+    urllib.request.urlopen,
+    builtins.open,
+    builtins.input,
+}
+_IO_CALLABLE_IDS: set[int] = {id(f) for f in _IO_CALLABLES}
+
+# Packages whose functions and methods do network or database I/O. Their objects are
+# thread-safe clients that do not mutate the arguments they are given.
+_IO_PREFIXES: list[str] = [
+    "openai", "anthropic", "httpx", "requests", "aiohttp", "urllib3", "urllib.request",
+    "http.client", "socket", "ssl", "psycopg", "psycopg2", "pymysql", "redis",
+    "pymongo", "boto3", "botocore", "elasticsearch", "google.cloud", "cohere",
+    "mistralai", "groq", "litellm",
+]
+_SAFE_PREFIXES: list[str] = [
+    "openai", "anthropic", "httpx", "requests", "aiohttp", "urllib3", "cohere",
+    "mistralai", "groq", "litellm",
+]
+
+# Methods that mutate their receiver, for the scan of parameters and globals.
+_MUTATING_METHODS = frozenset({
+    "append", "extend", "insert", "pop", "popitem", "remove", "clear", "update",
+    "setdefault", "add", "discard", "sort", "reverse", "write", "writelines",
+    "__setitem__", "__delitem__", "put", "put_nowait", "appendleft", "extendleft",
+    "rotate", "difference_update", "intersection_update", "symmetric_difference_update",
+})
+# Builtins known to leave their arguments alone (passing a parameter to them is a read).
+_READ_ONLY_BUILTINS = frozenset({
+    "len", "str", "repr", "format", "print", "isinstance", "issubclass", "sorted",
+    "list", "tuple", "dict", "set", "frozenset", "sum", "min", "max", "any", "all",
+    "enumerate", "zip", "map", "filter", "reversed", "hash", "id", "type", "int",
+    "float", "bool", "bytes", "abs", "round", "range", "iter", "next", "getattr",
+    "hasattr", "callable", "divmod", "pow", "ord", "chr", "hex", "oct", "bin", "ascii",
+})
+
+_registry_lock = threading.Lock()
+_user_io: set[int] = set()
+_safe_type_cache: dict[type, bool] = {}
+_prefix_cache: dict[str, bool] = {}
+
+
+def _module_matches(module: str | None, prefixes: list[str]) -> bool:
+    if not module:
+        return False
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def register_io(target: Any, *, safe_to_share: bool = True) -> None:
+    """Declare `target` I/O-bound: a callable, a class (its methods), or a module prefix.
+
+    ``register_io("mycompany.llm")`` treats every function and method of that package as
+    I/O; with ``safe_to_share=True`` its objects may be shared by concurrent calls and
+    are not mutated by them.
+    """
+    with _registry_lock:
+        if isinstance(target, str):
+            _IO_PREFIXES.append(target)
+            if safe_to_share:
+                _SAFE_PREFIXES.append(target)
+            _prefix_cache.clear()
+            _safe_type_cache.clear()
+        elif isinstance(target, type):
+            register_io(f"{target.__module__}.{target.__qualname__}",
+                        safe_to_share=safe_to_share)
+            if safe_to_share:
+                _safe_type_cache[target] = True
+        elif callable(target):
+            _user_io.add(id(target))
+            _IO_CALLABLES.add(target)  # keeps it alive, so its id stays valid
+        else:
+            raise TypeError(
+                f"register_io() takes a callable, a class or a module prefix string, "
+                f"not {type(target).__name__}"
+            )
+        _classify_cache.clear()
+
+
+def io(fn: F) -> F:
+    """Decorator: `fn` is I/O-bound and safe to run concurrently with other calls."""
+    fn.__wavejit_io__ = True  # type: ignore[attr-defined]
+    _classify_cache.clear()
+    return fn
+
+
+def sequential(fn: F) -> F:
+    """Decorator: never defer calls to `fn`; they run inline, in program order."""
+    fn.__wavejit_sequential__ = True  # type: ignore[attr-defined]
+    _classify_cache.clear()
+    return fn
+
+
+def is_safe_type(t: type) -> bool:
+    """Objects of type `t` may be shared by concurrent calls (registered clients)."""
+    cached = _safe_type_cache.get(t)
+    if cached is None:
+        cached = _module_matches(getattr(t, "__module__", None), _SAFE_PREFIXES) or (
+            f"{t.__module__}.{t.__qualname__}" in _SAFE_PREFIXES
+        )
+        _safe_type_cache[t] = cached
+    return cached
+
+
+def _is_io_module(module: str | None) -> bool:
+    if not module:
+        return False
+    cached = _prefix_cache.get(module)
+    if cached is None:
+        cached = _module_matches(module, _IO_PREFIXES)
+        _prefix_cache[module] = cached
+    return cached
+
+
+@dataclass(frozen=True)
+class CalleeInfo:
+    """What is known of a callee before running it.
+
+    ``io`` is True (known I/O), False (known not to be worth deferring) or None
+    (unknown: run inline and measure). ``mutated`` names the parameters the callee may
+    mutate (None: any of them); ``positional`` lists its positional parameter names.
+    """
+
+    io: bool | None
+    reason: str
+    writes_globals: bool = False
+    sequential: bool = False
+    safe_receiver: bool = False
+    mutated: frozenset[str] | None = None
+    positional: tuple[str, ...] = ()
+    varargs: str | None = None
+    self_offset: int = 0
+    evidence: list[str] = field(default_factory=list)
+
+    def mutates_arg(self, position: int, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> bool:
+        if self.mutated is None:
+            return True
+        if position < len(args):
+            index = position + self.self_offset
+            if index < len(self.positional):
+                return self.positional[index] in self.mutated
+            return self.varargs is None or self.varargs in self.mutated
+        name = list(kwargs)[position - len(args)]
+        return name in self.mutated or (name not in self.positional and bool(self.mutated))
+
+    @property
+    def mutates_self(self) -> bool:
+        if self.mutated is None:
+            return True
+        return bool(self.positional) and self.positional[0] in self.mutated
+
+
+_classify_cache: dict[Any, CalleeInfo] = {}
+
+
+def callee_key(fn: Any) -> Any:
+    """A hashable key for what `fn` runs: its code object where it has one."""
+    func = getattr(fn, "__func__", None)
+    if func is not None:
+        code = getattr(func, "__code__", None)
+        return code if code is not None else func
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        return code
+    if isinstance(fn, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        owner = getattr(fn, "__self__", None)
+        if owner is None or isinstance(owner, types.ModuleType):
+            return fn
+        return (type(owner), fn.__name__)
+    return type(fn)
+
+
+def classify(fn: Any) -> CalleeInfo:
+    """What is statically known of callee `fn` (cached per code object)."""
+    key = callee_key(fn)
+    try:
+        info = _classify_cache.get(key)
+    except TypeError:  # an unhashable callable
+        return _classify(fn)
+    if info is None:
+        info = _classify(fn)
+        _classify_cache[key] = info
+    return info
+
+
+def _classify(fn: Any) -> CalleeInfo:
+    target = getattr(fn, "__func__", fn)
+    receiver = getattr(fn, "__self__", None)
+    if isinstance(receiver, types.ModuleType):
+        receiver = None
+    if getattr(target, "__wavejit_sequential__", False):
+        return CalleeInfo(False, "declared @wavejit.sequential", sequential=True)
+    safe_receiver = receiver is not None and is_safe_type(type(receiver))
+    if id(target) in _IO_CALLABLE_IDS or id(fn) in _IO_CALLABLE_IDS:
+        return CalleeInfo(True, f"registered I/O: {_name(fn)}", mutated=frozenset(),
+                          safe_receiver=True)
+    module = getattr(target, "__module__", None)
+    owner_module = type(receiver).__module__ if receiver is not None else None
+    if _is_io_module(module) or _is_io_module(owner_module):
+        return CalleeInfo(True, f"I/O client package: {_name(fn)}", mutated=frozenset(),
+                          safe_receiver=safe_receiver or _is_io_module(owner_module))
+    if isinstance(fn, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        return CalleeInfo(None, f"C function {_name(fn)}: unknown until measured",
+                          safe_receiver=safe_receiver)
+    function: Any = target
+    self_offset = 0
+    if not isinstance(function, types.FunctionType):
+        call = getattr(type(fn), "__call__", None)
+        if isinstance(call, types.FunctionType):
+            function, receiver, self_offset = call, fn, 1
+        else:
+            return CalleeInfo(None, f"{_name(fn)} has no Python source: unknown until "
+                              "measured", safe_receiver=safe_receiver)
+    elif receiver is not None:
+        self_offset = 1
+    if getattr(function, "__wavejit_io__", False) or getattr(fn, "__wavejit_io__", False):
+        scan = scan_function(function, type(receiver) if receiver is not None else None)
+        return CalleeInfo(True, "declared @wavejit.io", mutated=scan.mutated,
+                          positional=scan.positional, varargs=scan.varargs,
+                          self_offset=self_offset, safe_receiver=safe_receiver)
+    scan = scan_function(function, type(receiver) if receiver is not None else None)
+    return CalleeInfo(
+        io=True if scan.io_reason else None,
+        reason=scan.io_reason or f"{_name(fn)}: no known I/O in its source",
+        writes_globals=scan.writes_globals,
+        mutated=scan.mutated,
+        positional=scan.positional,
+        varargs=scan.varargs,
+        self_offset=self_offset,
+        safe_receiver=safe_receiver,
+    )
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+               or type(fn).__name__)
+
+
+# -- the source scan ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan:
+    io_reason: str | None
+    writes_globals: bool
+    mutated: frozenset[str] | None
+    positional: tuple[str, ...]
+    varargs: str | None
+
+
+_scan_cache: dict[Any, Scan] = {}
+_scanning: set[Any] = set()
+
+
+def scan_function(fn: types.FunctionType, self_type: type | None = None,
+                  depth: int = 0) -> Scan:
+    """Scan `fn`'s source (cached per code object and receiver type)."""
+    key = (fn.__code__, self_type)
+    cached = _scan_cache.get(key)
+    if cached is not None:
+        return cached
+    code = fn.__code__
+    positional = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    varargs = code.co_varnames[len(positional)] if code.co_flags & inspect.CO_VARARGS else None
+    if key in _scanning:  # recursion: assume nothing more than found so far
+        return Scan(None, False, frozenset(), positional, varargs)
+    _scanning.add(key)
+    try:
+        result = _scan(fn, self_type, depth, positional, varargs)
+    finally:
+        _scanning.discard(key)
+    _scan_cache[key] = result
+    return result
+
+
+def _function_node(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+            node.name == fn.__name__
+        ):
+            return node
+    return None
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
+          positional: tuple[str, ...], varargs: str | None) -> Scan:
+    node = _function_node(fn)
+    if node is None:
+        return Scan(None, False, None, positional, varargs)
+    params = set(fn.__code__.co_varnames[: fn.__code__.co_argcount
+                                         + fn.__code__.co_kwonlyargcount])
+    if varargs:
+        params.add(varargs)
+    local_names = set(fn.__code__.co_varnames) | set(fn.__code__.co_cellvars)
+    declared_global: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Global):
+            declared_global.update(sub.names)
+    self_name = positional[0] if self_type is not None and positional else None
+    mutated: set[str] = set()
+    unknown_mutation = False
+    writes_globals = False
+    io_reason: str | None = None
+
+    def mark_root(target: ast.expr) -> None:
+        nonlocal writes_globals
+        root = _root_name(target)
+        if root is None:
+            return
+        if root in params:
+            mutated.add(root)
+        elif root in declared_global or (root not in local_names and root in fn.__globals__
+                                         and not _immutable_global(fn.__globals__[root])):
+            writes_globals = True
+
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete))
+                       else [sub.target])
+            for target in targets:
+                for t in ast.walk(target):
+                    if isinstance(t, ast.Name) and t.id in declared_global:
+                        writes_globals = True
+                    if isinstance(t, (ast.Attribute, ast.Subscript)) and isinstance(
+                        t.ctx, (ast.Store, ast.Del)
+                    ):
+                        mark_root(t.value)
+        elif isinstance(sub, ast.Call):
+            func = sub.func
+            if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
+                mark_root(func.value)
+            callee = _resolve(func, fn, self_type, self_name)
+            if io_reason is None:
+                io_reason = _io_reason(callee, func, fn, depth)
+            passed = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
+            passed += [k.value for k in sub.keywords]
+            for arg in passed:
+                root = arg.id if isinstance(arg, ast.Name) else None
+                if root in params and not _leaves_args_alone(callee, func, depth):
+                    unknown_mutation = unknown_mutation or callee is None
+                    if callee is not None:
+                        mutated.add(root)  # type: ignore[arg-type]
+    return Scan(
+        io_reason=io_reason,
+        writes_globals=writes_globals,
+        mutated=None if unknown_mutation else frozenset(mutated),
+        positional=positional,
+        varargs=varargs,
+    )
+
+
+def _immutable_global(value: Any) -> bool:
+    return isinstance(value, (types.ModuleType, type, types.FunctionType,
+                              types.BuiltinFunctionType, int, float, str, bytes, tuple,
+                              frozenset)) or value is None
+
+
+def _resolve(func: ast.expr, fn: types.FunctionType, self_type: type | None,
+             self_name: str | None) -> Any:
+    """The object a callee expression names, if it can be known without running."""
+    chain: list[str] = []
+    node = func
+    while isinstance(node, ast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    chain.reverse()
+    if node.id == self_name and self_type is not None:
+        current: Any = self_type
+    elif node.id in fn.__code__.co_varnames:
+        return None
+    elif node.id in fn.__globals__:
+        current = fn.__globals__[node.id]
+    elif fn.__closure__ is not None and node.id in fn.__code__.co_freevars:
+        cell = fn.__closure__[fn.__code__.co_freevars.index(node.id)]
+        try:
+            current = cell.cell_contents
+        except ValueError:
+            return None
+    elif hasattr(builtins, node.id):
+        current = getattr(builtins, node.id)
+    else:
+        return None
+    for attr in chain:
+        if _is_io_module(getattr(type(current), "__module__", None)) and not isinstance(
+            current, type
+        ):
+            return current  # a client object: its methods are I/O
+        if not isinstance(current, (types.ModuleType, type)):
+            return None
+        try:
+            current = inspect.getattr_static(current, attr)
+        except AttributeError:
+            return None
+        if isinstance(current, (staticmethod, classmethod)):
+            current = current.__func__
+    return current
+
+
+def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int) -> str | None:
+    if callee is None:
+        return None
+    if id(callee) in _IO_CALLABLE_IDS or getattr(callee, "__wavejit_io__", False):
+        return f"calls {ast.unparse(func)} (known I/O)"
+    module = getattr(callee, "__module__", None)
+    if _is_io_module(module) or _is_io_module(type(callee).__module__):
+        if not isinstance(callee, types.ModuleType):
+            return f"calls {ast.unparse(func)} (I/O client package)"
+    if isinstance(callee, types.FunctionType) and depth < SCAN_DEPTH:
+        inner = scan_function(callee, None, depth + 1)
+        if inner.io_reason:
+            return f"calls {ast.unparse(func)}, which {inner.io_reason}"
+    return None
+
+
+def _leaves_args_alone(callee: Any, func: ast.expr, depth: int) -> bool:
+    if callee is None:
+        return isinstance(func, ast.Attribute) and func.attr not in _MUTATING_METHODS and (
+            False
+        )
+    if isinstance(callee, types.BuiltinFunctionType) and callee.__name__ in _READ_ONLY_BUILTINS:
+        return True
+    if isinstance(callee, type) and callee.__name__ in _READ_ONLY_BUILTINS:
+        return True
+    if id(callee) in _IO_CALLABLE_IDS or _is_io_module(getattr(callee, "__module__", None)):
+        return True
+    if isinstance(callee, types.FunctionType) and depth < SCAN_DEPTH:
+        inner = scan_function(callee, None, depth + 1)
+        return inner.mutated is not None and not inner.mutated
+    return False

@@ -1,0 +1,220 @@
+"""The ``@jit`` decorator: compile once, run the rewritten code, fall back to plain.
+
+States of a jitted function (``JitFunction``):
+
+* not yet compiled: the first call compiles under a lock (concurrent first calls
+  compile once);
+* rewritten: calls run the rewritten code (`_compile`), which defers I/O calls;
+* plain: the original function runs, because the rewrite cannot handle it
+  (`Unsupported`: no source, a generator, ...), because jit is disabled
+  (``enabled=False`` or ``WAVEJIT_DISABLE=1``), or because `PLAIN_AFTER` invocations
+  deferred nothing and promoted nothing (CPU-only code then runs at plain speed).
+
+``explain()`` reports which, and for each candidate site the verdict per callee and
+its evidence; ``last_run`` is a `RunRecord` of the last invocation's deferred calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import threading
+import time
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from ._compile import Unsupported, compile_function
+from ._executors import resolve_executor
+from ._hints import is_safe_type
+from ._report import CallRecord, Report, RunRecord, SiteReport
+from ._runtime import Invocation
+from ._sites import Site
+
+__all__ = ["jit", "JitFunction", "PLAIN_AFTER"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Invocations that defer nothing before a function is run as plain code from then on.
+PLAIN_AFTER = 2
+
+STRATEGIES = ("auto", "io_aware")
+
+
+class CompiledFunction:
+    """The rewritten function with its sites, and the per-invocation runtime hook."""
+
+    def __init__(self, fn: types.FunctionType, owner: JitFunction) -> None:
+        self.owner = owner
+        self.function, result = compile_function(fn, self.begin)
+        filename = os.path.basename(fn.__code__.co_filename)
+        self.sites = [Site(i, filename, s.lineno, s.text) for i, s in enumerate(result.sites)]
+        self.compile_seconds = 0.0
+        self.invocations = 0
+        self.quiet_invocations = 0
+        self.is_safe_type = is_safe_type
+
+    def begin(self) -> Invocation:
+        owner = self.owner
+        return Invocation(self, resolve_executor(owner.executor, owner.max_workers))
+
+    def finished(self, inv: Invocation) -> None:
+        self.invocations += 1
+        if inv.deferred_count or any(site.promoted for site in self.sites):
+            self.quiet_invocations = 0
+            self.owner._record(inv)
+        else:
+            self.quiet_invocations += 1
+            if self.quiet_invocations >= PLAIN_AFTER:
+                self.owner._go_plain(
+                    f"{self.quiet_invocations} calls deferred nothing and no call was "
+                    "measured I/O-bound: running the plain function")
+
+
+class JitFunction:
+    """A jitted function. Call it like the original; see `explain()` and `last_run`."""
+
+    def __init__(self, fn: Callable[..., Any], *, strategy: str = "auto",
+                 max_workers: int | None = None, executor: object = None,
+                 enabled: bool = True) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        resolve_executor(executor, None)  # validate now, with a clear error
+        functools.update_wrapper(self, fn)
+        self.__wrapped__ = fn
+        self.strategy = strategy
+        self.max_workers = max_workers
+        self.executor = executor
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._compiled: CompiledFunction | None = None
+        self._impl: Callable[..., Any] | None = None
+        self._plain_reason: str | None = None
+        self._fallback = False
+        self._last_run: RunRecord | None = None
+        if not enabled:
+            self._go_plain("disabled by jit(enabled=False)")
+        elif os.environ.get("WAVEJIT_DISABLE", "").strip() not in ("", "0"):
+            self._go_plain("disabled by WAVEJIT_DISABLE in the environment")
+
+    def __repr__(self) -> str:
+        return f"<wavejit.jit {getattr(self._fn, '__qualname__', self._fn)!r}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        impl = self._impl
+        if impl is None:
+            impl = self._compile()
+        return impl(*args, **kwargs)
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return types.MethodType(self, obj)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._fn)
+
+    def _compile(self) -> Callable[..., Any]:
+        with self._lock:
+            if self._impl is not None:
+                return self._impl
+            fn = self._fn
+            if not isinstance(fn, types.FunctionType):
+                self._go_plain(f"{type(fn).__name__} objects have no Python source to "
+                               "rewrite", fallback=True)
+            else:
+                started = time.perf_counter()
+                try:
+                    compiled = CompiledFunction(fn, self)
+                except Unsupported as exc:
+                    self._go_plain(str(exc), fallback=True)
+                else:
+                    compiled.compile_seconds = time.perf_counter() - started
+                    self._compiled = compiled
+                    self._impl = compiled.function
+            assert self._impl is not None
+            return self._impl
+
+    def _go_plain(self, reason: str, fallback: bool = False) -> None:
+        self._plain_reason = reason
+        self._fallback = fallback
+        self._impl = self._fn
+
+    def _record(self, inv: Invocation) -> None:
+        calls = [CallRecord(p.name, p.site.label, p.started, p.finished, p.thread,
+                            p.cancelled(), p._exception is not None)
+                 for p in inv.spawned if p.site is not None]
+        self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
+                                   time.perf_counter(), calls)
+
+    @property
+    def last_run(self) -> RunRecord | None:
+        """The deferred calls of the last invocation that deferred any."""
+        return self._last_run
+
+    def explain(self) -> Report:
+        """What was (or will be) deferred, and why."""
+        compiled = self._compiled
+        sites = []
+        if compiled is not None:
+            for site in compiled.sites:
+                verdicts = [(name, d.defer, d.reason,
+                             (m.wall / m.calls, m.cpu / m.calls) if m and m.calls else None)
+                            for name, d, m in site.decisions()]
+                sites.append(SiteReport(site.label, site.deferred_calls, site.inline_calls,
+                                        verdicts))
+        if self._impl is None:
+            status = "not compiled yet: call the function once"
+        elif self._impl is self._fn:
+            status = "plain"
+        else:
+            status = "rewritten"
+        return Report(
+            function=getattr(self._fn, "__qualname__", repr(self._fn)),
+            strategy=self.strategy,
+            status=status,
+            reason=self._plain_reason,
+            fallback=self._fallback,
+            compile_seconds=compiled.compile_seconds if compiled else None,
+            invocations=compiled.invocations if compiled else 0,
+            sites=sites,
+            last_run=self._last_run,
+        )
+
+
+@overload
+def jit(fn: F, /) -> F: ...
+@overload
+def jit(*, strategy: str = "auto", max_workers: int | None = None,
+        executor: object = None, enabled: bool = True) -> Callable[[F], F]: ...
+
+
+def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = None,
+        executor: object = None, enabled: bool = True) -> Any:
+    """Run the independent I/O calls of `fn` concurrently; same results as plain `fn`.
+
+    Use as ``@jit``, ``@jit(...)`` or ``jit(fn)``. Options: ``max_workers`` caps the
+    calls of one invocation in flight at once; ``executor`` is ``"threads"`` (the
+    shared pool, default), ``"sequential"``, or any object with ``submit``;
+    ``enabled=False`` (or ``WAVEJIT_DISABLE=1``) runs the plain function.
+    """
+    def decorate(target: Any) -> Any:
+        if isinstance(target, staticmethod):
+            return staticmethod(decorate(target.__func__))
+        if isinstance(target, classmethod):
+            return classmethod(decorate(target.__func__))
+        if isinstance(target, JitFunction):
+            return target
+        if not callable(target):
+            raise TypeError(f"jit() needs a function, got {type(target).__name__}")
+        return JitFunction(target, strategy=strategy, max_workers=max_workers,
+                           executor=executor, enabled=enabled)
+
+    if fn is None:
+        return decorate
+    return decorate(fn)

@@ -1,0 +1,132 @@
+"""Plain-data reports: `Report` (what ``explain()`` returns) and `RunRecord`.
+
+Readable with ``str()``, structured through their fields, exportable (Mermaid,
+Chrome / Perfetto trace JSON). No behaviour here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+__all__ = ["Report", "SiteReport", "RunRecord", "CallRecord"]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One deferred call of an invocation; times are ``time.perf_counter()`` seconds."""
+
+    name: str
+    site: str
+    started: float
+    finished: float
+    thread: str
+    cancelled: bool = False
+    failed: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.finished - self.started)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The deferred calls of one invocation, with its wall time."""
+
+    function: str
+    started: float
+    finished: float
+    calls: list[CallRecord]
+
+    @property
+    def wall(self) -> float:
+        return self.finished - self.started
+
+    @property
+    def sum_of_calls(self) -> float:
+        return sum(c.seconds for c in self.calls)
+
+    @property
+    def achieved_speedup(self) -> float:
+        """Sum of the deferred calls' durations over the invocation's wall time."""
+        return self.sum_of_calls / self.wall if self.wall > 0 else 1.0
+
+    def to_chrome_trace(self) -> str:
+        """Chrome / Perfetto trace JSON (open in chrome://tracing or ui.perfetto.dev)."""
+        events = []
+        threads = {name: i for i, name in enumerate(sorted({c.thread for c in self.calls}))}
+        for c in self.calls:
+            if c.cancelled:
+                continue
+            events.append({
+                "name": c.name, "cat": "wavejit", "ph": "X",
+                "ts": (c.started - self.started) * 1e6, "dur": c.seconds * 1e6,
+                "pid": 1, "tid": threads.get(c.thread, 0), "args": {"site": c.site},
+            })
+        return json.dumps({"traceEvents": events, "displayTimeUnit": "ms"})
+
+    def to_mermaid(self) -> str:
+        """A Gantt chart of the calls, in Mermaid syntax."""
+        lines = ["gantt", f"    title {self.function}", "    dateFormat x",
+                 "    axisFormat %L ms"]
+        for i, c in enumerate(self.calls):
+            start = int((c.started - self.started) * 1000)
+            end = max(start + 1, int((c.finished - self.started) * 1000))
+            lines.append(f"    {c.name.replace(':', ' ')} #{i} : {start}, {end}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return (f"{self.function}: {len(self.calls)} deferred calls, wall "
+                f"{1000 * self.wall:.1f} ms, sum of calls {1000 * self.sum_of_calls:.1f} ms "
+                f"(x{self.achieved_speedup:.2f})")
+
+
+@dataclass(frozen=True)
+class SiteReport:
+    """One candidate call site: its calls and the verdict per callee."""
+
+    label: str
+    deferred_calls: int
+    inline_calls: int
+    # (callee, deferred?, reason, (mean wall s, mean CPU s) or None)
+    verdicts: list[tuple[str, bool, str, tuple[float, float] | None]]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``fn.explain()`` returns."""
+
+    function: str
+    strategy: str
+    status: str  # "rewritten", "plain", or "not compiled yet..."
+    reason: str | None
+    fallback: bool
+    compile_seconds: float | None
+    invocations: int
+    sites: list[SiteReport] = field(default_factory=list)
+    last_run: RunRecord | None = None
+
+    @property
+    def deferred_sites(self) -> list[SiteReport]:
+        return [s for s in self.sites if any(v[1] for v in s.verdicts)]
+
+    def __str__(self) -> str:
+        lines = [f"wavejit.jit {self.function}  (strategy: {self.strategy})",
+                 f"  status: {self.status}"]
+        if self.reason:
+            kind = "fallback" if self.fallback else "reason"
+            lines.append(f"  {kind}: {self.reason}")
+        if self.compile_seconds is not None:
+            lines.append(f"  compiled in {1000 * self.compile_seconds:.2f} ms; "
+                         f"{self.invocations} invocation(s) of the rewritten code")
+        if self.sites:
+            lines.append("  call sites:")
+        for s in self.sites:
+            lines.append(f"    {s.label}  [{s.deferred_calls} deferred, "
+                         f"{s.inline_calls} inline]")
+            for callee, deferred, reason, timing in s.verdicts:
+                verdict = "deferred" if deferred else "inline"
+                lines.append(f"      {callee}: {verdict} - {reason}")
+        if self.last_run is not None:
+            lines.append(f"  last run: {self.last_run}")
+        return "\n".join(lines)

@@ -1,0 +1,575 @@
+"""The source rewrite: route candidate calls through the runtime, wait at strict uses.
+
+Input: a function's ``def`` (AST). Output: the same ``def`` in which
+
+* every call whose value is used *lazily* becomes a candidate site,
+  ``_wj_inv.call(SITE, f, *args, **kwargs)``: it may return a Pending;
+* every *strict* use of a name that may hold a Pending (or an object a deferred call
+  borrowed) becomes ``_wj_inv.wait(name)``;
+* the few places a Pending may be stored go through the runtime: list and dict
+  displays and comprehensions (``_wj_inv.list``/``dict``), tuple displays
+  (``_wj_inv.tuple``), ``x.append/extend/insert(...)`` and ``x[k] = v``;
+* ``try`` and ``with`` bodies are guarded: a barrier on entry, on normal exit, and a
+  `fail` check when they raise, so handlers and ``__exit__`` see exactly what plain
+  Python shows them; the whole body is guarded the same way, and ``return`` resolves
+  its value and waits for everything still outstanding.
+
+Lazy positions (a Pending may be produced or passed on there): the value of an
+assignment to plain local names, of an expression statement, an argument of a call
+(resolved before a non-deferred callee runs), an element of a list / tuple / dict
+display or comprehension in a lazy position, a branch of a conditional expression in
+a lazy position, the iterable of a ``for`` over a plain name (iterating yields the
+Pendings). Everything else is strict.
+
+Names: only local variables can hold Pendings (never globals, closure cells, or names
+captured by nested functions, lambdas, generator expressions or classes, whose code
+is not rewritten). Which locals *may* hold one is a fixpoint over their bindings.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+from dataclasses import dataclass, field
+
+__all__ = ["rewrite", "Unsupported", "RewriteResult", "SiteSpec"]
+
+INV = "_wj_inv"
+_PREFIX = "_wj_"
+_NOT_CANDIDATES = frozenset(
+    name for name in dir(builtins) if name not in ("open", "input", "__import__")
+) | {"super"}
+_CONTAINER_METHODS = {"append": 1, "extend": 1, "insert": 2}
+_UNSUPPORTED_NAMES = {"locals", "vars", "eval", "exec", "exit", "quit"}
+
+
+class Unsupported(Exception):
+    """The rewrite cannot handle this function; the plain function will run."""
+
+
+@dataclass
+class SiteSpec:
+    lineno: int
+    text: str
+
+
+@dataclass
+class RewriteResult:
+    tree: ast.FunctionDef
+    sites: list[SiteSpec]
+    may_pend: set[str]
+    guarded_names: set[str] = field(default_factory=set)
+
+
+def _call(method: str, *args: ast.expr, keywords: list[ast.keyword] | None = None) -> ast.Call:
+    return ast.Call(
+        func=ast.Attribute(value=ast.Name(INV, ast.Load()), attr=method, ctx=ast.Load()),
+        args=list(args),
+        keywords=keywords or [],
+    )
+
+
+def _stmt(method: str, *args: ast.expr) -> ast.Expr:
+    return ast.Expr(_call(method, *args))
+
+
+def _captured_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Names used inside nested scopes whose code the rewrite leaves alone."""
+    captured: set[str] = set()
+    for stmt in func.body:
+        for node in ast.walk(stmt):
+            if isinstance(node, (ast.Lambda, ast.GeneratorExp, ast.FunctionDef,
+                                 ast.AsyncFunctionDef, ast.ClassDef)):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Name):
+                        captured.add(inner.id)
+    return captured
+
+
+def _check_supported(func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    for stmt in func.body:
+        for node in ast.walk(stmt):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                 ast.ClassDef)):
+                continue
+            if isinstance(node, (ast.Yield, ast.YieldFrom)):
+                raise Unsupported("generator functions are not rewritten")
+            if isinstance(node, ast.Await):
+                raise Unsupported("await expressions are not rewritten yet")
+            if isinstance(node, (ast.AsyncFor, ast.AsyncWith)):
+                raise Unsupported("async for / async with are not rewritten yet")
+            if isinstance(node, ast.Name) and node.id in _UNSUPPORTED_NAMES:
+                raise Unsupported(f"uses {node.id}(), which could observe pending values")
+            if isinstance(node, ast.Name) and node.id.startswith(_PREFIX):
+                raise Unsupported(f"uses the name {node.id!r}, reserved by wavejit")
+
+
+class _Rewriter:
+    """One pass over a function body. Run until `may_pend` stops growing."""
+
+    def __init__(self, local_names: set[str], captured: set[str], may_pend: set[str],
+                 guarded: set[str], first_lineno: int) -> None:
+        self.locals = local_names
+        self.captured = captured
+        self.may_pend = set(may_pend)
+        self.guarded = set(guarded)  # names passed to candidate calls (borrow checks)
+        self.sites: list[SiteSpec] = []
+        self.first_lineno = first_lineno
+        self.guard_depth = 0  # inside try/with bodies
+        self.loop_depth_in_guard: list[int] = []
+        self.loop_depth = 0
+        self.counter = 0
+
+    # -- names -------------------------------------------------------------------------
+
+    def can_hold_pending(self, name: str) -> bool:
+        return name in self.locals and name not in self.captured
+
+    def bind(self, name: str) -> None:
+        if self.can_hold_pending(name):
+            self.may_pend.add(name)
+
+    def needs_wait(self, name: str) -> bool:
+        return name in self.may_pend or name in self.guarded
+
+    # -- may an expression produce a Pending? -------------------------------------------
+
+    def may_pend_expr(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in self.may_pend
+        if isinstance(node, ast.Call):
+            return self.is_candidate(node) or any(
+                self.may_pend_expr(a) for a in node.args
+            )
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return any(self.may_pend_expr(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return any(self.may_pend_expr(v) for v in node.values)
+        if isinstance(node, (ast.ListComp,)):
+            return self.may_pend_expr(node.elt) or self._comp_targets_pend(node)
+        if isinstance(node, ast.DictComp):
+            return self.may_pend_expr(node.value) or self._comp_targets_pend(node)
+        if isinstance(node, ast.IfExp):
+            return self.may_pend_expr(node.body) or self.may_pend_expr(node.orelse)
+        if isinstance(node, ast.NamedExpr):
+            return self.may_pend_expr(node.value)
+        if isinstance(node, ast.Starred):
+            return self.may_pend_expr(node.value)
+        return False
+
+    def _comp_targets_pend(self, node: ast.ListComp | ast.DictComp) -> bool:
+        return any(isinstance(g.target, ast.Name) and g.target.id in self.may_pend
+                   for g in node.generators)
+
+    def is_candidate(self, node: ast.Call) -> bool:
+        func = node.func
+        if isinstance(func, ast.Name):
+            if func.id in _NOT_CANDIDATES and func.id not in self.locals:
+                return False
+        if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS:
+            return False
+        return not isinstance(func, ast.Lambda)
+
+    # -- expressions -----------------------------------------------------------------
+
+    def expr(self, node: ast.expr, lazy: bool) -> ast.expr:
+        """Rewrite `node`; if not `lazy`, its value is guaranteed not to be a Pending."""
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load) and not lazy and self.needs_wait(node.id):
+                return ast.copy_location(_call("wait", node), node)
+            return node
+        if isinstance(node, ast.Call):
+            return self.call(node, lazy)
+        if isinstance(node, ast.NamedExpr):
+            value = self.expr(node.value, lazy=True)
+            if self.may_pend_expr(node.value):
+                self.bind(node.target.id)
+            new = ast.NamedExpr(target=node.target, value=value)
+            if not lazy and self.may_pend_expr(node.value):
+                return ast.copy_location(_call("wait", new), node)
+            return ast.copy_location(new, node)
+        if lazy and isinstance(node, ast.List) and isinstance(node.ctx, ast.Load):
+            elts = [self.starred(e) if isinstance(e, ast.Starred) else self.expr(e, True)
+                    for e in node.elts]
+            return ast.copy_location(_call("list", ast.List(elts, ast.Load())), node)
+        if lazy and isinstance(node, ast.Tuple) and isinstance(node.ctx, ast.Load) and not any(
+            isinstance(e, ast.Starred) for e in node.elts
+        ) and self.may_pend_expr(node):
+            elts = [self.expr(e, True) for e in node.elts]
+            return ast.copy_location(_call("tuple", *elts), node)
+        if lazy and isinstance(node, ast.Dict):
+            keys = [self.expr(k, False) if k is not None else None for k in node.keys]
+            values = [self.expr(v, k is not None) if k is not None else self.shallow(v)
+                      for k, v in zip(node.keys, node.values)]
+            return ast.copy_location(_call("dict", ast.Dict(keys, values)), node)
+        if lazy and isinstance(node, ast.ListComp):
+            gens = self.generators(node.generators)
+            new_comp = ast.ListComp(elt=self.expr(node.elt, True), generators=gens)
+            return ast.copy_location(_call("list", new_comp), node)
+        if lazy and isinstance(node, ast.DictComp):
+            gens = self.generators(node.generators)
+            new_dcomp = ast.DictComp(key=self.expr(node.key, False),
+                                     value=self.expr(node.value, True), generators=gens)
+            return ast.copy_location(_call("dict", new_dcomp), node)
+        if isinstance(node, ast.IfExp):
+            return ast.copy_location(ast.IfExp(
+                test=self.expr(node.test, False),
+                body=self.expr(node.body, lazy),
+                orelse=self.expr(node.orelse, lazy),
+            ), node)
+        if isinstance(node, (ast.Lambda, ast.GeneratorExp)):
+            if isinstance(node, ast.GeneratorExp):
+                # Only the first iterable is evaluated here, at once; the rest later.
+                first = node.generators[0]
+                new_first = ast.comprehension(
+                    target=first.target, iter=self.expr(first.iter, False),
+                    ifs=first.ifs, is_async=first.is_async)
+                return ast.copy_location(ast.GeneratorExp(
+                    elt=node.elt, generators=[new_first, *node.generators[1:]]), node)
+            return node
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp)):
+            # Strict comprehension: candidates inside still start concurrently; the
+            # whole result is resolved at once.
+            lazy_version = self.expr(node, True) if not isinstance(node, ast.SetComp) else None
+            if lazy_version is not None and self.may_pend_expr(node):
+                return ast.copy_location(_call("wait", lazy_version), node)
+            return self.generic(node, strict=True)
+        return self.generic(node, strict=True)
+
+    def generic(self, node: ast.expr, strict: bool) -> ast.expr:
+        """Rewrite children strictly (comprehension generators with lazy iteration)."""
+        new = copy.copy(node)
+        for field_name, value in ast.iter_fields(node):
+            if field_name == "generators":
+                setattr(new, field_name, self.generators(value))
+            elif isinstance(value, ast.expr):
+                setattr(new, field_name, self.expr(value, False))
+            elif isinstance(value, list):
+                setattr(new, field_name, [
+                    self.expr(v, False) if isinstance(v, ast.expr) else v for v in value
+                ])
+        return new
+
+    def starred(self, node: ast.Starred) -> ast.Starred:
+        return ast.copy_location(ast.Starred(self.shallow(node.value), node.ctx), node)
+
+    def shallow(self, node: ast.expr) -> ast.expr:
+        """The object itself (not its contents) resolved: for ``*x``, receivers."""
+        if isinstance(node, ast.Name) and self.needs_wait(node.id):
+            return ast.copy_location(_call("shallow", node), node)
+        return self.expr(node, False)
+
+    def generators(self, gens: list[ast.comprehension]) -> list[ast.comprehension]:
+        out = []
+        for g in gens:
+            if isinstance(g.target, ast.Name) and self.may_pend_expr(g.iter):
+                self.bind(g.target.id)
+                it = self.shallow(g.iter) if isinstance(g.iter, ast.Name) else (
+                    _call("shallow", self.expr(g.iter, True)))
+            else:
+                it = self.expr(g.iter, False)
+            ifs = [self.expr(i, False) for i in g.ifs]
+            out.append(ast.comprehension(target=g.target, iter=it, ifs=ifs,
+                                         is_async=g.is_async))
+        return out
+
+    def call(self, node: ast.Call, lazy: bool) -> ast.expr:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS and (
+            len(node.args) == _CONTAINER_METHODS[func.attr] and not node.keywords
+            and not any(isinstance(a, ast.Starred) for a in node.args)
+            and self.may_pend_expr(node.args[-1])
+        ):
+            receiver = self.shallow(func.value)
+            if isinstance(func.value, ast.Name):
+                self.bind(func.value.id)
+            method = ast.Attribute(value=receiver, attr=func.attr, ctx=ast.Load())
+            args = [self.expr(a, False) for a in node.args[:-1]]
+            args.append(self.expr(node.args[-1], True))
+            return ast.copy_location(_call(func.attr, method, *args), node)
+        new_func = self.expr(func, False)
+        any_pending_arg = any(self.may_pend_expr(a) for a in node.args) or any(
+            self.may_pend_expr(k.value) for k in node.keywords)
+        candidate = lazy and self.is_candidate(node)
+        if not candidate and not any_pending_arg:
+            args = [self.starred_strict(a) if isinstance(a, ast.Starred) else
+                    self.expr(a, False) for a in node.args]
+            keywords = [ast.keyword(k.arg, self.expr(k.value, False)) for k in node.keywords]
+            return ast.copy_location(ast.Call(new_func, args, keywords), node)
+        args = [self.starred_strict(a) if isinstance(a, ast.Starred) else
+                self.expr(a, True) for a in node.args]
+        keywords = [ast.keyword(k.arg, self.expr(k.value, k.arg is not None))
+                    for k in node.keywords]
+        if candidate:
+            for a in [*node.args, *(k.value for k in node.keywords)]:
+                if isinstance(a, ast.Name):
+                    self.guarded.add(a.id)
+            root = func
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            if isinstance(root, ast.Name):
+                self.guarded.add(root.id)
+            index = len(self.sites)
+            self.sites.append(SiteSpec(node.lineno, _short(ast.unparse(node))))
+            return ast.copy_location(
+                _call("call", ast.Constant(index), new_func, *args, keywords=keywords), node)
+        return ast.copy_location(_call("now", new_func, *args, keywords=keywords), node)
+
+    def starred_strict(self, node: ast.Starred) -> ast.Starred:
+        return ast.copy_location(ast.Starred(self.expr(node.value, False), node.ctx), node)
+
+    # -- statements --------------------------------------------------------------------
+
+    def body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in stmts:
+            out.extend(self.stmt(s))
+        return out
+
+    def stmt(self, node: ast.stmt) -> list[ast.stmt]:  # noqa: C901 - one case per kind
+        if isinstance(node, ast.Assign):
+            return [self.assign(node)]
+        if isinstance(node, ast.AnnAssign):
+            if node.value is not None and isinstance(node.target, ast.Name) and (
+                self.can_hold_pending(node.target.id)
+            ):
+                if self.may_pend_expr(node.value):
+                    self.bind(node.target.id)
+                value = self.expr(node.value, True)
+            else:
+                value = self.expr(node.value, False) if node.value is not None else None
+            target = self.target(node.target)
+            return [ast.copy_location(ast.AnnAssign(target, node.annotation, value,
+                                                    node.simple), node)]
+        if isinstance(node, ast.AugAssign):
+            pre: list[ast.stmt] = []
+            if isinstance(node.target, ast.Name) and self.needs_wait(node.target.id):
+                # `x += v` reads x first: it must not be a Pending then.
+                pre.append(ast.copy_location(ast.Assign(
+                    [ast.Name(node.target.id, ast.Store())],
+                    _call("wait", ast.Name(node.target.id, ast.Load()))), node))
+            target = self.target(node.target)
+            return [*pre, ast.copy_location(
+                ast.AugAssign(target, node.op, self.expr(node.value, False)), node)]
+        if isinstance(node, ast.Expr):
+            return [ast.copy_location(ast.Expr(self.expr(node.value, True)), node)]
+        if isinstance(node, ast.Return):
+            value = self.expr(node.value, True) if node.value is not None else ast.Constant(None)
+            return [ast.copy_location(ast.Return(_call("ret", value)), node)]
+        if isinstance(node, (ast.If, ast.While)):
+            test = self.expr(node.test, False)
+            loop = isinstance(node, ast.While)
+            self.loop_depth += loop
+            body = self.body(node.body)
+            self.loop_depth -= loop
+            orelse = self.body(node.orelse)
+            cls = type(node)
+            return [ast.copy_location(cls(test=test, body=body, orelse=orelse), node)]
+        if isinstance(node, ast.For):
+            if isinstance(node.target, ast.Name) and self.may_pend_expr(node.iter):
+                self.bind(node.target.id)
+                it = self.shallow(node.iter) if isinstance(node.iter, ast.Name) else (
+                    _call("shallow", self.expr(node.iter, True)))
+            else:
+                it = self.expr(node.iter, False)
+            target = self.target(node.target)
+            self.loop_depth += 1
+            body = self.body(node.body)
+            self.loop_depth -= 1
+            orelse = self.body(node.orelse)
+            return [ast.copy_location(ast.For(target=target, iter=it, body=body,
+                                              orelse=orelse, type_comment=None), node)]
+        if isinstance(node, (ast.Break, ast.Continue)):
+            if self.loop_depth_in_guard and self.loop_depth <= self.loop_depth_in_guard[-1]:
+                return [_stmt("barrier"), node]  # leaves a guarded block
+            return [node]
+        if isinstance(node, ast.With):
+            items = [ast.withitem(self.expr(i.context_expr, False),
+                                  self.target(i.optional_vars) if i.optional_vars else None)
+                     for i in node.items]
+            body = self.guarded_body(node.body)
+            return [_stmt("barrier"), ast.copy_location(
+                ast.With(items=items, body=body, type_comment=None), node)]
+        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            body = self.guarded_body(node.body)  # type: ignore[attr-defined]
+            handlers = []
+            for h in node.handlers:  # type: ignore[attr-defined]
+                handlers.append(ast.copy_location(ast.ExceptHandler(
+                    type=self.expr(h.type, False) if h.type else None, name=h.name,
+                    body=self.body(h.body)), h))
+            new = copy.copy(node)
+            new.body = body  # type: ignore[attr-defined]
+            new.handlers = handlers  # type: ignore[attr-defined]
+            new.orelse = self.body(node.orelse)  # type: ignore[attr-defined]
+            new.finalbody = self.body(node.finalbody)  # type: ignore[attr-defined]
+            return [_stmt("barrier"), new]
+        if isinstance(node, ast.Raise):
+            return [ast.copy_location(ast.Raise(
+                exc=self.expr(node.exc, False) if node.exc else None,
+                cause=self.expr(node.cause, False) if node.cause else None), node)]
+        if isinstance(node, ast.Assert):
+            return [ast.copy_location(ast.Assert(
+                test=self.expr(node.test, False),
+                msg=self.expr(node.msg, False) if node.msg else None), node)]
+        if isinstance(node, ast.Delete):
+            return [ast.copy_location(ast.Delete([self.target(t) for t in node.targets]),
+                                      node)]
+        if isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom,
+                             ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return [node]
+        if isinstance(node, ast.Match):
+            subject = self.expr(node.subject, False)
+            cases = [ast.match_case(pattern=c.pattern,
+                                    guard=self.expr(c.guard, False) if c.guard else None,
+                                    body=self.body(c.body)) for c in node.cases]
+            return [ast.copy_location(ast.Match(subject=subject, cases=cases), node)]
+        raise Unsupported(f"statement {type(node).__name__} at line {node.lineno}")
+
+    def guarded_body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        """A try/with body: settled before it is left, its failures raised inside it."""
+        self.guard_depth += 1
+        self.loop_depth_in_guard.append(self.loop_depth)
+        body = self.body(stmts)
+        self.loop_depth_in_guard.pop()
+        self.guard_depth -= 1
+        return guard(body, self.first_lineno)
+
+    def assign(self, node: ast.Assign) -> ast.stmt:
+        targets = node.targets
+        if all(isinstance(t, ast.Name) and self.can_hold_pending(t.id) for t in targets):
+            if self.may_pend_expr(node.value):
+                for t in targets:
+                    self.bind(t.id)  # type: ignore[attr-defined]
+            elif isinstance(node.value, (ast.List, ast.Dict, ast.ListComp, ast.DictComp)) and (
+                any(t.id in self.may_pend for t in targets)  # type: ignore[attr-defined]
+            ):
+                pass  # an empty container that later receives Pendings: registered below
+            else:
+                value = self.expr(node.value, False)
+                return ast.copy_location(ast.Assign(targets, value), node)
+            return ast.copy_location(ast.Assign(targets, self.expr(node.value, True)), node)
+        if (
+            len(targets) == 1 and isinstance(targets[0], ast.Tuple)
+            and isinstance(node.value, ast.Tuple)
+            and len(targets[0].elts) == len(node.value.elts)
+            and all(isinstance(t, ast.Name) and self.can_hold_pending(t.id)
+                    for t in targets[0].elts)
+            and not any(isinstance(e, ast.Starred) for e in node.value.elts)
+        ):
+            for t, v in zip(targets[0].elts, node.value.elts):
+                if self.may_pend_expr(v):
+                    self.bind(t.id)  # type: ignore[attr-defined]
+            values = [self.expr(v, True) for v in node.value.elts]
+            return ast.copy_location(
+                ast.Assign(targets, ast.Tuple(values, ast.Load())), node)
+        if len(targets) == 1 and isinstance(targets[0], ast.Subscript) and (
+            self.may_pend_expr(node.value)
+        ):
+            sub = targets[0]
+            if isinstance(sub.value, ast.Name):
+                self.bind(sub.value.id)
+            call = _call("setitem", self.expr(node.value, True), self.shallow(sub.value),
+                         self.expr(sub.slice, False))
+            return ast.copy_location(ast.Expr(call), node)
+        value = self.expr(node.value, False)
+        return ast.copy_location(ast.Assign([self.target(t) for t in targets], value), node)
+
+    def target(self, node: ast.expr) -> ast.expr:
+        """An assignment target: the objects stored into are resolved first."""
+        if isinstance(node, ast.Name):
+            return node
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            new = copy.copy(node)
+            new.value = self.expr(node.value, False)
+            if isinstance(node, ast.Subscript):
+                new.slice = self.expr(node.slice, False)  # type: ignore[attr-defined]
+            return new
+        if isinstance(node, (ast.Tuple, ast.List)):
+            new_seq = copy.copy(node)
+            new_seq.elts = [self.target(e) for e in node.elts]
+            return new_seq
+        if isinstance(node, ast.Starred):
+            return ast.Starred(self.target(node.value), node.ctx)
+        return node
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def guard(body: list[ast.stmt], lineno: int, fail_method: str = "fail") -> list[ast.stmt]:
+    """``try: body; barrier() except BaseException as e: x = fail(e) ...; raise x``.
+
+    The replacement exception (an earlier deferred call's) is raised outside the
+    ``except`` clause so Python does not chain the discarded one to it.
+    """
+    fail = ast.Try(
+        body=[*body, _stmt("barrier")],
+        handlers=[ast.ExceptHandler(
+            type=ast.Name("BaseException", ast.Load()), name="_wj_e",
+            body=[
+                ast.Assign([ast.Name("_wj_x", ast.Store())],
+                           _call(fail_method, ast.Name("_wj_e", ast.Load()))),
+                ast.If(test=ast.Compare(ast.Name("_wj_x", ast.Load()), [ast.Is()],
+                                        [ast.Name("_wj_e", ast.Load())]),
+                       body=[ast.Raise(exc=None, cause=None)], orelse=[]),
+            ])],
+        orelse=[ast.Assign([ast.Name("_wj_x", ast.Store())], ast.Constant(None))],
+        finalbody=[],
+    )
+    reraise = ast.If(
+        test=ast.Compare(ast.Name("_wj_x", ast.Load()), [ast.IsNot()], [ast.Constant(None)]),
+        body=[ast.Raise(exc=ast.Name("_wj_x", ast.Load()), cause=None)], orelse=[])
+    out: list[ast.stmt] = [fail, reraise]
+    for s in out:
+        for n in ast.walk(s):
+            if not hasattr(n, "lineno") and isinstance(n, (ast.stmt, ast.expr)):
+                n.lineno = lineno
+    return out
+
+
+def rewrite(func: ast.FunctionDef, local_names: set[str],
+            first_lineno: int) -> RewriteResult:
+    """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot."""
+    _check_supported(func)
+    captured = _captured_names(func)
+    may_pend: set[str] = set()
+    guarded: set[str] = set()
+    for _ in range(20):
+        rewriter = _Rewriter(local_names, captured, may_pend, guarded, first_lineno)
+        body = rewriter.body(copy.deepcopy(func.body))
+        if rewriter.may_pend == may_pend and rewriter.guarded == guarded:
+            break
+        may_pend, guarded = rewriter.may_pend, rewriter.guarded
+    else:  # pragma: no cover - the sets only grow and are bounded by the names
+        raise Unsupported("may-pend analysis did not converge")
+    prologue = ast.Assign([ast.Name(INV, ast.Store())],
+                          ast.Call(ast.Name("_wj_begin", ast.Load()), [], []))
+    body = guard([*body, ast.Return(_call("ret", ast.Constant(None)))], first_lineno,
+                 fail_method="fail_exit")
+    new = ast.FunctionDef(
+        name=func.name, args=_strip_defaults(func.args), body=[prologue, *body],
+        decorator_list=[], returns=None, type_comment=None,
+    )
+    if hasattr(func, "type_params"):
+        new.type_params = []
+    ast.copy_location(new, func)
+    ast.fix_missing_locations(new)
+    return RewriteResult(new, rewriter.sites, may_pend, guarded)
+
+
+def _strip_defaults(args: ast.arguments) -> ast.arguments:
+    """Defaults and annotations come from the original function object instead."""
+    def plain(a: ast.arg) -> ast.arg:
+        return ast.arg(arg=a.arg, annotation=None)
+
+    return ast.arguments(
+        posonlyargs=[plain(a) for a in args.posonlyargs],
+        args=[plain(a) for a in args.args],
+        vararg=plain(args.vararg) if args.vararg else None,
+        kwonlyargs=[plain(a) for a in args.kwonlyargs],
+        kw_defaults=[None] * len(args.kwonlyargs),
+        kwarg=plain(args.kwarg) if args.kwarg else None,
+        defaults=[],
+    )

@@ -1,0 +1,473 @@
+"""The runtime of a jitted invocation: deferred calls, waited for at first use.
+
+The rewritten function (see `_rewrite`) creates one `Invocation` on entry and calls its
+methods at the places the rewrite marked:
+
+* ``call(site, f, *args, **kwargs)`` at a *candidate* call site (a call whose value is
+  used lazily). The site's `Plan` decides, from the callee, whether to defer it. A
+  deferred call becomes a `Pending` (a `Task`) submitted to the executor once the
+  Pendings among its arguments have finished (data flow); otherwise the call runs
+  inline, timed when the callee is still unclassified so that opaque I/O is promoted
+  on the next invocation.
+* ``wait(x)`` at a *strict* use (the value is needed): resolves a Pending, resolves the
+  Pendings inside a container it registered as dirty (in place), and waits for
+  deferred calls that borrowed the object (they may read or mutate it).
+* ``shallow(x)`` where only the object's identity is needed (receiver of
+  ``.append``): resolves a Pending itself but not the Pendings inside a container.
+* ``list`` / ``dict`` / ``tuple`` / ``append`` / ``extend`` / ``insert`` /
+  ``setitem``: the few places a Pending may be stored; a container that receives one
+  is registered as dirty.
+* ``barrier()`` at the entry and end of ``try`` and ``with`` bodies and before leaving
+  them; ``fail(exc)`` when one raises; ``ret(value)`` at ``return``.
+
+State: ``spawned`` lists every Pending in program order; ``settled`` is how many of
+them a barrier has already accounted for (a Pending before it has finished and its
+failure, if any, was raised or consumed). ``dirty`` maps id -> container holding
+Pendings; ``borrowed`` maps id -> (object, [(Pending, may_mutate)]) for mutable objects
+that outstanding deferred calls hold.
+
+Exceptions: the one plain Python would raise first is raised. A failing call's
+exception is raised (same object) at the first strict use of its result, or at the next
+barrier; when the body raises, `fail` runs every Pending spawned before the failing
+point and reports the earliest failure among them, and cancels those spawned after.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import add_note
+from ._executors import _FINISHED, Task
+
+__all__ = ["Pending", "Invocation", "is_shareable"]
+
+_thread_time = time.thread_time
+_perf_counter = time.perf_counter
+
+
+class Pending(Task[Any]):
+    """A deferred call's future. Its value is the call's return value."""
+
+    __slots__ = ("site", "deps_left", "cpu", "_inv", "__weakref__")
+
+    def __init__(self, inv: Invocation, site: Any, fn: Callable[..., Any],
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__(_call_resolved, (self, fn, args, kwargs), None, None,
+                         name=site.label if site is not None else "gather")
+        self.site = site
+        self.deps_left = 0
+        self.cpu = 0.0
+        self._inv = inv
+
+    def value(self) -> Any:
+        """The result, waiting (or running it here) if needed; re-raises its exception."""
+        if self._state == _FINISHED and self._exception is None:
+            return self._result
+        return self.result()
+
+
+def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+    """Body of a deferred call: resolve the Pendings among its arguments, then call."""
+    inv = pending._inv
+    if inv.has_pending_args(args, kwargs):
+        args = tuple(inv.resolve(a) for a in args)
+        kwargs = {k: inv.resolve(v) for k, v in kwargs.items()}
+    cpu0 = _thread_time()
+    try:
+        return fn(*args, **kwargs)
+    except BaseException as exc:
+        if pending.site is not None:
+            add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
+        raise
+    finally:
+        pending.cpu = _thread_time() - cpu0
+
+
+def _make_tuple(*items: Any) -> tuple[Any, ...]:
+    return items
+
+
+_IMMUTABLE: frozenset[type] = frozenset(
+    {int, float, complex, str, bytes, bool, type(None), range, type(Ellipsis), frozenset}
+)
+
+
+def is_shareable(x: object, safe_types: Callable[[type], bool]) -> bool:
+    """True if a deferred call may hold `x` while other code runs: nobody can mutate it."""
+    t = type(x)
+    if t in _IMMUTABLE or t is Pending:
+        return True
+    if t is tuple:
+        return all(is_shareable(e, safe_types) for e in x)  # type: ignore[attr-defined]
+    return safe_types(t)
+
+
+class Invocation:
+    """One call of a jitted function: its deferred calls and their bookkeeping."""
+
+    __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
+                 "deferred_count", "started")
+
+    def __init__(self, code: Any, executor: Any) -> None:
+        self.code = code  # the CompiledFunction: plans per site, policies
+        self.executor = executor
+        self.spawned: list[Pending] = []
+        self.settled = 0
+        self.dirty: dict[int, Any] = {}
+        self.borrowed: dict[int, tuple[Any, list[tuple[Pending, bool]]]] = {}
+        # Containers made by a display in this invocation and reachable only through
+        # local names: the only ones a Pending may be appended or stored into.
+        self.owned: dict[int, Any] = {}
+        self.deferred_count = 0
+        self.started = _perf_counter()
+
+    # -- resolution -------------------------------------------------------------------
+
+    def has_pending_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        dirty = self.dirty
+        for a in args:
+            if type(a) is Pending or (dirty and id(a) in dirty):
+                return True
+        for a in kwargs.values():
+            if type(a) is Pending or (dirty and id(a) in dirty):
+                return True
+        return False
+
+    def resolve(self, x: Any) -> Any:
+        """Deep value of `x`: a Pending's result; a dirty container resolved in place."""
+        t = type(x)
+        if t is Pending:
+            return x.value()
+        dirty = self.dirty
+        if dirty and id(x) in dirty:
+            if t is list:
+                for i, e in enumerate(x):
+                    if type(e) is Pending or id(e) in dirty:
+                        x[i] = self.resolve(e)
+            elif t is dict:
+                for k, e in x.items():
+                    if type(e) is Pending or id(e) in dirty:
+                        x[k] = self.resolve(e)
+            dirty.pop(id(x), None)
+        return x
+
+    def wait(self, x: Any) -> Any:
+        """A strict use of `x`: its deep value, with no deferred call still holding it.
+
+        The object may escape here (stored elsewhere, passed on), so it is disowned:
+        no Pending will be stored into it from now on.
+        """
+        if type(x) is Pending:
+            x = x.value()
+        if self.owned:
+            self.owned.pop(id(x), None)
+        if self.borrowed:
+            self._wait_borrowers(x)
+        if self.dirty:
+            return self.resolve(x)
+        return x
+
+    def shallow(self, x: Any) -> Any:
+        """`x` itself resolved, but not the Pendings inside it; no borrower outstanding."""
+        if type(x) is Pending:
+            x = x.value()
+        if self.borrowed:
+            self._wait_borrowers(x)
+        return x
+
+    def _wait_borrowers(self, x: Any) -> None:
+        entry = self.borrowed.pop(id(x), None)
+        if entry is not None:
+            for pending, _ in entry[1]:
+                pending.wait()
+
+    # -- candidate call sites ---------------------------------------------------------
+
+    def call(self, site_index: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """A candidate call site: defer the call or run it inline, as the plan says."""
+        site = self.code.sites[site_index]
+        decision = site.decide(fn)
+        if decision.defer:
+            return self._defer(site, decision, fn, args, kwargs)
+        if self.spawned or self.dirty:
+            if self.has_pending_args(args, kwargs) or self.borrowed:
+                args = tuple(self.wait(a) for a in args)
+                kwargs = {k: self.wait(v) for k, v in kwargs.items()}
+            if self.borrowed:
+                self._wait_borrowers(getattr(fn, "__self__", None))
+        if decision.profile:
+            wall0, cpu0 = _perf_counter(), _thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                site.observe(fn, _perf_counter() - wall0, _thread_time() - cpu0)
+        return fn(*args, **kwargs)
+
+    def now(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """A call that is not a candidate but whose arguments may be pending."""
+        args = tuple(self.wait(a) for a in args)
+        kwargs = {k: self.wait(v) for k, v in kwargs.items()}
+        if self.borrowed:
+            self._wait_borrowers(getattr(fn, "__self__", None))
+        return fn(*args, **kwargs)
+
+    def _defer(self, site: Any, decision: Any, fn: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+        pending = Pending(self, site, fn, args, kwargs)
+        deps: list[Pending] = []
+        dirty = self.dirty
+        safe = self.code.is_safe_type
+        touched: list[tuple[Any, bool]] = []
+        receiver = getattr(fn, "__self__", None)
+        if receiver is not None and not decision.safe_receiver and not is_shareable(
+            receiver, safe
+        ):
+            touched.append((receiver, decision.mutates_self))
+        for position, a in enumerate((*args, *kwargs.values())):
+            if type(a) is Pending:
+                deps.append(a)
+                continue
+            if dirty and id(a) in dirty:
+                self._collect_deps(a, deps)
+            if self.owned:
+                self.owned.pop(id(a), None)  # the callee may keep it
+            if not is_shareable(a, safe):
+                touched.append((a, decision.mutates_arg(position, args, kwargs)))
+        for obj, may_mutate in touched:
+            entry = self.borrowed.get(id(obj))
+            if entry is None:
+                self.borrowed[id(obj)] = (obj, [(pending, may_mutate)])
+                continue
+            for other, other_mutates in entry[1]:
+                if (may_mutate or other_mutates) and not other.done():
+                    deps.append(other)
+            entry[1].append((pending, may_mutate))
+        self.spawned.append(pending)
+        self.deferred_count += 1
+        self._submit_when_ready(pending, deps)
+        return pending
+
+    def _collect_deps(self, container: Any, deps: list[Pending]) -> None:
+        items = container.values() if type(container) is dict else container
+        dirty = self.dirty
+        for e in items:
+            if type(e) is Pending:
+                deps.append(e)
+            elif id(e) in dirty:
+                self._collect_deps(e, deps)
+
+    def _submit_when_ready(self, pending: Pending, deps: list[Pending]) -> None:
+        waiting = [d for d in deps if not d.done()]
+        if not waiting:
+            self._submit(pending)
+            return
+        lock = threading.Lock()
+        pending.deps_left = len(waiting)
+
+        def one_done(_: Task[Any]) -> None:
+            with lock:
+                pending.deps_left -= 1
+                ready = pending.deps_left == 0
+            if ready:
+                self._submit(pending)
+
+        for d in waiting:
+            d.add_done_callback(one_done)
+
+    def _submit(self, pending: Pending) -> None:
+        if pending.done():
+            return  # already run by a waiter, or cancelled
+        submit_task = getattr(self.executor, "submit_task", None)
+        if submit_task is not None:
+            submit_task(pending)
+        else:
+            self.executor.submit(pending.run)
+
+    # -- containers that may hold Pendings --------------------------------------------
+
+    def _holds_pending(self, x: Any) -> bool:
+        return type(x) is Pending or (bool(self.dirty) and id(x) in self.dirty)
+
+    def _stored(self, value: Any) -> bool:
+        """`value` is being stored into a container: disown it; True if it is pending."""
+        if self.owned:
+            self.owned.pop(id(value), None)
+        return type(value) is Pending or (bool(self.dirty) and id(value) in self.dirty)
+
+    def list(self, items: list[Any]) -> list[Any]:
+        """A list display or comprehension: owned; registered dirty if it holds a Pending."""
+        holds = False
+        for e in items:
+            if self._stored(e):
+                holds = True
+        if holds:
+            self.dirty[id(items)] = items
+        self.owned[id(items)] = items
+        return items
+
+    def dict(self, items: dict[Any, Any]) -> dict[Any, Any]:
+        holds = False
+        for e in items.values():
+            if self._stored(e):
+                holds = True
+        if holds:
+            self.dirty[id(items)] = items
+        self.owned[id(items)] = items
+        return items
+
+    def tuple(self, *items: Any) -> Any:
+        """A tuple display: a tuple, or a Pending for it if an element is pending.
+
+        Tuples are immutable, so one holding Pendings becomes a single Pending whose
+        value is built once: every later use sees the same tuple object.
+        """
+        for e in items:
+            if self._holds_pending(e):
+                gather = Pending(self, None, _make_tuple, items, {})
+                self.spawned.append(gather)
+                deps: list[Pending] = []
+                for e2 in items:
+                    if type(e2) is Pending:
+                        deps.append(e2)
+                    elif id(e2) in self.dirty:
+                        self._collect_deps(e2, deps)
+                gather.deps_left = -1
+                self._submit_gather_when_ready(gather, deps)
+                return gather
+        return items
+
+    def _submit_gather_when_ready(self, gather: Pending, deps: list[Pending]) -> None:
+        # Building the tuple is instant: run it on the thread that finishes the last
+        # dependency instead of queueing it (or at the first wait, whichever is first).
+        waiting = [d for d in deps if not d.done()]
+        if not waiting:
+            gather.run()
+            return
+        lock = threading.Lock()
+        left = [len(waiting)]
+
+        def one_done(_: Task[Any]) -> None:
+            with lock:
+                left[0] -= 1
+                ready = left[0] == 0
+            if ready:
+                gather.run()
+
+        for d in waiting:
+            d.add_done_callback(one_done)
+
+    def append(self, method: Any, value: Any) -> None:
+        """``target.append(value)``; `method` is the bound method, evaluated first."""
+        target = getattr(method, "__self__", None)
+        if type(target) is list and id(target) in self.owned and (
+            getattr(method, "__name__", "") == "append"
+        ) and self._stored(value):
+            target.append(value)
+            self.dirty[id(target)] = target
+            return None
+        return method(self.wait(value))  # type: ignore[no-any-return]
+
+    def extend(self, method: Any, values: Any) -> None:
+        target = getattr(method, "__self__", None)
+        if type(target) is list and id(target) in self.owned and (
+            getattr(method, "__name__", "") == "extend"
+        ) and type(values) in (list, tuple) and any([self._stored(v) for v in values]):
+            target.extend(values)
+            self.dirty[id(target)] = target
+            return None
+        return method(self.wait(values))  # type: ignore[no-any-return]
+
+    def insert(self, method: Any, index: Any, value: Any) -> None:
+        target = getattr(method, "__self__", None)
+        if type(target) is list and id(target) in self.owned and (
+            getattr(method, "__name__", "") == "insert"
+        ) and self._stored(value):
+            target.insert(index, value)
+            self.dirty[id(target)] = target
+            return None
+        return method(index, self.wait(value))  # type: ignore[no-any-return]
+
+    def setitem(self, value: Any, target: Any, key: Any) -> None:
+        """``target[key] = value``, arguments in Python's evaluation order."""
+        t = type(target)
+        if (t is dict or t is list) and id(target) in self.owned and self._stored(value):
+            target[key] = value
+            self.dirty[id(target)] = target
+            return
+        target[key] = self.wait(value)
+
+    # -- blocks and exits -------------------------------------------------------------
+
+    def barrier(self) -> None:
+        """Wait for every outstanding deferred call; raise the first failure."""
+        spawned = self.spawned
+        start = self.settled
+        if start == len(spawned):
+            return
+        for pending in spawned[start:]:
+            pending.wait()
+        self.settled = len(spawned)
+        self._release_settled()
+        for pending in spawned[start:]:
+            if pending._exception is not None:
+                raise pending._exception
+
+    def fail(self, exc: BaseException) -> BaseException:
+        """The body raised `exc`: settle every outstanding call and say what to raise.
+
+        Calls spawned before the failing point run (plain Python ran them first); if
+        `exc` came from a deferred call, the ones spawned after it are cancelled or
+        waited for. The earliest failure in program order is returned.
+        """
+        spawned = self.spawned
+        start = self.settled
+        end = len(spawned)
+        failing_at = end
+        for i in range(start, end):
+            if spawned[i]._exception is exc:
+                failing_at = i
+                break
+        for i in range(start, end):
+            if i <= failing_at:
+                spawned[i].wait()
+            elif not spawned[i].cancel():
+                spawned[i].wait()
+        self.settled = end
+        self._release_settled()
+        for i in range(start, min(failing_at + 1, end)):
+            earlier = spawned[i]._exception
+            if earlier is not None:
+                return earlier
+        return exc
+
+    def ret(self, value: Any) -> Any:
+        """``return value``: its deep value, after every outstanding call has finished."""
+        value = self.wait(value)
+        self.barrier()
+        self._finish()
+        return value
+
+    def fail_exit(self, exc: BaseException) -> BaseException:
+        """The function body raised `exc`: settle everything; what to raise instead."""
+        chosen = self.fail(exc)
+        self._finish()
+        return chosen
+
+    def _finish(self) -> None:
+        # Nothing may keep a Pending once the invocation is over.
+        if self.dirty:
+            for container in list(self.dirty.values()):
+                try:
+                    self.resolve(container)
+                except BaseException:  # noqa: BLE001 - already raised or superseded
+                    pass
+        self.code.finished(self)
+
+    def _release_settled(self) -> None:
+        # Every call spawned so far has finished: nothing holds borrowed objects now.
+        if self.borrowed:
+            self.borrowed.clear()

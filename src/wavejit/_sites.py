@@ -1,0 +1,164 @@
+"""Candidate call sites and their per-callee decisions.
+
+A `Site` is one call expression of the jitted function's source that the rewrite
+routed through `Invocation.call`. At run time it decides, from the callee object
+actually called, whether to defer (`Decision.defer`), and, for a callee it knows
+nothing of, measures the call (wall time vs thread CPU time) so that a call that
+blocks without a known I/O function (a C-level wait, an unknown client) is promoted
+on the next invocation. Decisions are cached per callee key (a code object, a C
+function, or a type); the last one is kept for an identity check, the cheap guard.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from ._hints import CalleeInfo, callee_key, classify
+
+__all__ = ["Site", "Decision", "IO_WALL_FLOOR_S", "IO_CPU_FRACTION", "PROFILE_CALLS"]
+
+# A call is I/O-bound when it took at least this long in wall time...
+IO_WALL_FLOOR_S = 0.002
+# ...of which the calling thread spent at most this fraction on the CPU.
+IO_CPU_FRACTION = 0.5
+# Calls measured per (site, callee) before the verdict is final.
+PROFILE_CALLS = 3
+
+_BUILTIN_TYPES = (str, bytes, list, dict, set, frozenset, tuple, int, float, complex,
+                  bool, bytearray)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one callee at one site, and why."""
+
+    defer: bool
+    profile: bool
+    reason: str
+    info: CalleeInfo
+
+    @property
+    def safe_receiver(self) -> bool:
+        return self.info.safe_receiver
+
+    @property
+    def mutates_self(self) -> bool:
+        return self.info.mutates_self
+
+    def mutates_arg(self, position: int, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> bool:
+        return self.info.mutates_arg(position, args, kwargs)
+
+
+@dataclass
+class Measurement:
+    calls: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def io_bound(self) -> bool:
+        if not self.calls:
+            return False
+        wall = self.wall / self.calls
+        return wall >= IO_WALL_FLOOR_S and self.cpu <= IO_CPU_FRACTION * self.wall
+
+
+class Site:
+    """One candidate call site: where it is, and what was decided for each callee."""
+
+    def __init__(self, index: int, filename: str, lineno: int, text: str) -> None:
+        self.index = index
+        self.filename = filename
+        self.lineno = lineno
+        self.text = text
+        self.label = f"{filename}:{lineno} {text}"
+        self._decisions: dict[Any, Decision] = {}
+        self._last: tuple[Any, Decision] | None = None
+        self.measured: dict[Any, Measurement] = {}
+        self.callee_names: dict[Any, str] = {}
+        self.deferred_calls = 0
+        self.inline_calls = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Site {self.label}>"
+
+    def decide(self, fn: Any) -> Decision:
+        last = self._last
+        if last is not None and last[0] is fn:
+            decision = last[1]
+        else:
+            key = callee_key(fn)
+            decision = self._decisions.get(key)  # type: ignore[assignment]
+            if decision is None:
+                decision = self._decide(fn, key)
+                self._decisions[key] = decision
+                self.callee_names[key] = _name(fn)
+            self._last = (fn, decision)
+        if decision.defer:
+            self.deferred_calls += 1
+        else:
+            self.inline_calls += 1
+        return decision
+
+    def _decide(self, fn: Any, key: Any) -> Decision:
+        info = classify(fn)
+        if info.sequential:
+            return Decision(False, False, info.reason, info)
+        if info.writes_globals:
+            return Decision(False, False, f"{info.reason}; writes module globals, so it "
+                            "stays in program order", info)
+        measured = self.measured.get(key)
+        if info.io is True:
+            return Decision(True, False, info.reason, info)
+        if measured is not None and measured.calls >= 1 and measured.io_bound:
+            return Decision(True, False, _measured_reason(measured), info)
+        if _is_builtin_glue(fn):
+            return Decision(False, False, "builtin: never I/O", info)
+        done = measured is not None and measured.calls >= PROFILE_CALLS
+        reason = _measured_reason(measured) if done and measured else info.reason
+        return Decision(False, not done, reason, info)
+
+    def observe(self, fn: Any, wall: float, cpu: float) -> None:
+        """Record one inline call's timings; promote the callee if it looks I/O-bound."""
+        key = callee_key(fn)
+        with self._lock:
+            m = self.measured.setdefault(key, Measurement())
+            m.calls += 1
+            m.wall += wall
+            m.cpu += cpu
+            if m.io_bound or m.calls >= PROFILE_CALLS:
+                self._decisions.pop(key, None)
+                self._last = None
+
+    @property
+    def promoted(self) -> bool:
+        return any(d.defer and not d.info.io for d in self._decisions.values())
+
+    def decisions(self) -> list[tuple[str, Decision, Measurement | None]]:
+        return [(self.callee_names.get(k, "?"), d, self.measured.get(k))
+                for k, d in list(self._decisions.items())]
+
+
+def _measured_reason(m: Measurement) -> str:
+    verdict = "I/O-bound" if m.io_bound else "not I/O-bound"
+    return (f"measured {verdict}: wall {1000 * m.wall / m.calls:.1f} ms, "
+            f"CPU {1000 * m.cpu / m.calls:.1f} ms per call over {m.calls} call(s)")
+
+
+def _is_builtin_glue(fn: Any) -> bool:
+    if isinstance(fn, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        owner = getattr(fn, "__self__", None)
+        if owner is None or getattr(owner, "__name__", None) == "builtins":
+            return fn.__name__ not in ("open", "input")
+        return isinstance(owner, _BUILTIN_TYPES)
+    return isinstance(fn, type) and fn in _BUILTIN_TYPES
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+               or type(fn).__name__)
