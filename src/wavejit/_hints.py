@@ -93,7 +93,9 @@ _READ_ONLY_BUILTINS = frozenset({
     "hasattr", "callable", "divmod", "pow", "ord", "chr", "hex", "oct", "bin", "ascii",
 })
 
-_registry_lock = threading.Lock()
+_registry_lock = threading.RLock()
+_io_types: set[type] = set()
+_safe_types: set[type] = set()
 _user_io: set[int] = set()
 _safe_type_cache: dict[type, bool] = {}
 _prefix_cache: dict[str, bool] = {}
@@ -120,10 +122,10 @@ def register_io(target: Any, *, safe_to_share: bool = True) -> None:
             _prefix_cache.clear()
             _safe_type_cache.clear()
         elif isinstance(target, type):
-            register_io(f"{target.__module__}.{target.__qualname__}",
-                        safe_to_share=safe_to_share)
+            _io_types.add(target)
             if safe_to_share:
-                _safe_type_cache[target] = True
+                _safe_types.add(target)
+            _safe_type_cache.clear()
         elif callable(target):
             _user_io.add(id(target))
             _IO_CALLABLES.add(target)  # keeps it alive, so its id stays valid
@@ -153,11 +155,18 @@ def is_safe_type(t: type) -> bool:
     """Objects of type `t` may be shared by concurrent calls (registered clients)."""
     cached = _safe_type_cache.get(t)
     if cached is None:
-        cached = _module_matches(getattr(t, "__module__", None), _SAFE_PREFIXES) or (
-            f"{t.__module__}.{t.__qualname__}" in _SAFE_PREFIXES
+        cached = _module_matches(getattr(t, "__module__", None), _SAFE_PREFIXES) or any(
+            c in _safe_types for c in getattr(t, "__mro__", ())
         )
         _safe_type_cache[t] = cached
     return cached
+
+
+def _is_io_object(obj: Any) -> bool:
+    """`obj` is an instance of a registered I/O client class or package."""
+    t = type(obj)
+    return _is_io_module(getattr(t, "__module__", None)) or any(
+        c in _io_types for c in getattr(t, "__mro__", ()))
 
 
 def _is_io_module(module: str | None) -> bool:
@@ -254,10 +263,10 @@ def _classify(fn: Any) -> CalleeInfo:
         return CalleeInfo(True, f"registered I/O: {_name(fn)}", mutated=frozenset(),
                           safe_receiver=True)
     module = getattr(target, "__module__", None)
-    owner_module = type(receiver).__module__ if receiver is not None else None
-    if _is_io_module(module) or _is_io_module(owner_module):
-        return CalleeInfo(True, f"I/O client package: {_name(fn)}", mutated=frozenset(),
-                          safe_receiver=safe_receiver or _is_io_module(owner_module))
+    io_receiver = receiver is not None and _is_io_object(receiver)
+    if _is_io_module(module) or io_receiver:
+        return CalleeInfo(True, f"I/O client: {_name(fn)}", mutated=frozenset(),
+                          safe_receiver=safe_receiver)
     if isinstance(fn, (types.BuiltinFunctionType, types.BuiltinMethodType)):
         return CalleeInfo(None, f"C function {_name(fn)}: unknown until measured",
                           safe_receiver=safe_receiver)
@@ -453,9 +462,7 @@ def _resolve(func: ast.expr, fn: types.FunctionType, self_type: type | None,
     else:
         return None
     for attr in chain:
-        if _is_io_module(getattr(type(current), "__module__", None)) and not isinstance(
-            current, type
-        ):
+        if not isinstance(current, (type, types.ModuleType)) and _is_io_object(current):
             return current  # a client object: its methods are I/O
         if not isinstance(current, (types.ModuleType, type)):
             return None

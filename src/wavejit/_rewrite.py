@@ -308,8 +308,8 @@ class _Rewriter:
             root = func
             while isinstance(root, (ast.Attribute, ast.Subscript)):
                 root = root.value
-            if isinstance(root, ast.Name):
-                self.guarded.add(root.id)
+            if isinstance(root, ast.Name) and root is not func:
+                self.guarded.add(root.id)  # the receiver of a method call
             index = len(self.sites)
             self.sites.append(SiteSpec(node.lineno, _short(ast.unparse(node))))
             return ast.copy_location(

@@ -51,14 +51,14 @@ _perf_counter = time.perf_counter
 class Pending(Task[Any]):
     """A deferred call's future. Its value is the call's return value."""
 
-    __slots__ = ("site", "deps_left", "cpu", "_inv", "__weakref__")
+    __slots__ = ("site", "deps", "cpu", "_inv", "__weakref__")
 
     def __init__(self, inv: Invocation, site: Any, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         super().__init__(_call_resolved, (self, fn, args, kwargs), None, None,
                          name=site.label if site is not None else "gather")
         self.site = site
-        self.deps_left = 0
+        self.deps: list[Pending] = []  # must finish first (data flow and ordering)
         self.cpu = 0.0
         self._inv = inv
 
@@ -73,6 +73,13 @@ def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ..
                    kwargs: dict[str, Any]) -> Any:
     """Body of a deferred call: resolve the Pendings among its arguments, then call."""
     inv = pending._inv
+    for dep in pending.deps:
+        # A waiter may run this call before its dependencies were scheduled: help
+        # them first. A failed dependency means this call never runs (plain Python
+        # raised before reaching it).
+        dep.wait()
+        if dep._exception is not None:
+            raise dep._exception
     if inv.has_pending_args(args, kwargs):
         args = tuple(inv.resolve(a) for a in args)
         kwargs = {k: inv.resolve(v) for k, v in kwargs.items()}
@@ -262,16 +269,17 @@ class Invocation:
 
     def _submit_when_ready(self, pending: Pending, deps: list[Pending]) -> None:
         waiting = [d for d in deps if not d.done()]
+        pending.deps = deps
         if not waiting:
             self._submit(pending)
             return
         lock = threading.Lock()
-        pending.deps_left = len(waiting)
+        left = [len(waiting)]
 
         def one_done(_: Task[Any]) -> None:
             with lock:
-                pending.deps_left -= 1
-                ready = pending.deps_left == 0
+                left[0] -= 1
+                ready = left[0] == 0
             if ready:
                 self._submit(pending)
 
@@ -335,7 +343,7 @@ class Invocation:
                         deps.append(e2)
                     elif id(e2) in self.dirty:
                         self._collect_deps(e2, deps)
-                gather.deps_left = -1
+                gather.deps = deps
                 self._submit_gather_when_ready(gather, deps)
                 return gather
         return items
