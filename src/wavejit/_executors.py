@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 # I/O-bound tasks spend their time blocked, so the pool is sized for concurrency, not
 # cores: 1000 independent calls should all be in flight at once. Threads start lazily,
@@ -62,10 +63,10 @@ _PENDING, _RUNNING, _FINISHED, _CANCELLED = range(4)
 _callbacks_lock = threading.Lock()
 
 
-class Future(Protocol[T]):
+class Future(Protocol[T_co]):
     """The part of ``concurrent.futures.Future`` that wavejit relies on."""
 
-    def result(self, timeout: float | None = None) -> T: ...
+    def result(self, timeout: float | None = None) -> T_co: ...
     def done(self) -> bool: ...
     def cancel(self) -> bool: ...
     def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
@@ -259,6 +260,9 @@ class ThreadExecutor:
             self._queue.put(None)
         for thread in threads:
             thread.join()
+        # The stopped workers' idle tokens would make the next submit think a worker
+        # is waiting and start none: the pool must start afresh.
+        self._idle = threading.Semaphore(0)
 
 
 class SequentialExecutor:
