@@ -130,6 +130,17 @@ class _Rewriter:
         if self.can_hold_pending(name):
             self.may_pend.add(name)
 
+    @property
+    def lazy_bindings(self) -> bool:
+        """May a Pending be bound to a name or stored into a container here?
+
+        Not inside try / with bodies: if the call fails and a handler (or a
+        suppressing ``__exit__``) carries on, plain Python never made that binding
+        or store, and it cannot be undone. Calls there still overlap with the other
+        calls of the same statement.
+        """
+        return self.guard_depth == 0
+
     def needs_wait(self, name: str) -> bool:
         return name in self.may_pend or name in self.guarded
 
@@ -182,6 +193,8 @@ class _Rewriter:
         if isinstance(node, ast.Call):
             return self.call(node, lazy)
         if isinstance(node, ast.NamedExpr):
+            if not self.lazy_bindings:
+                return self.generic(node, strict=True)
             value = self.expr(node.value, lazy=True)
             if self.may_pend_expr(node.value):
                 self.bind(node.target.id)
@@ -277,7 +290,8 @@ class _Rewriter:
     def call(self, node: ast.Call, lazy: bool) -> ast.expr:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS and (
-            len(node.args) == _CONTAINER_METHODS[func.attr] and not node.keywords
+            self.lazy_bindings
+            and len(node.args) == _CONTAINER_METHODS[func.attr] and not node.keywords
             and not any(isinstance(a, ast.Starred) for a in node.args)
             and self.may_pend_expr(node.args[-1])
         ):
@@ -332,7 +346,7 @@ class _Rewriter:
             return [self.assign(node)]
         if isinstance(node, ast.AnnAssign):
             if node.value is not None and isinstance(node.target, ast.Name) and (
-                self.can_hold_pending(node.target.id)
+                self.can_hold_pending(node.target.id) and self.lazy_bindings
             ):
                 if self.may_pend_expr(node.value):
                     self.bind(node.target.id)
@@ -367,7 +381,9 @@ class _Rewriter:
             cls = type(node)
             return [ast.copy_location(cls(test=test, body=body, orelse=orelse), node)]
         if isinstance(node, ast.For):
-            if isinstance(node.target, ast.Name) and self.may_pend_expr(node.iter):
+            if isinstance(node.target, ast.Name) and self.may_pend_expr(node.iter) and (
+                self.lazy_bindings
+            ):
                 self.bind(node.target.id)
                 it = self.shallow(node.iter) if isinstance(node.iter, ast.Name) else (
                     _call("shallow", self.expr(node.iter, True)))
@@ -437,6 +453,10 @@ class _Rewriter:
 
     def assign(self, node: ast.Assign) -> ast.stmt:
         targets = node.targets
+        if not self.lazy_bindings:
+            value = self.expr(node.value, False)
+            return ast.copy_location(ast.Assign([self.target(t) for t in targets], value),
+                                     node)
         if all(isinstance(t, ast.Name) and self.can_hold_pending(t.id) for t in targets):
             if self.may_pend_expr(node.value):
                 for t in targets:
