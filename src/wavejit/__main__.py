@@ -1,0 +1,127 @@
+"""The command line: ``python -m wavejit <subcommand>``.
+
+Subcommands are entries in `SUBCOMMANDS`: a one-line help, a function adding its
+arguments (standard library only), and a runner that imports what it needs when it
+runs. ``python -m wavejit --help`` therefore works without the optional packages the
+benchmark needs (openai, httpx, aiohttp, dask, matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["main", "build_parser", "Subcommand", "SUBCOMMANDS"]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only this scenario (repeatable): sleep_ensemble, llm_ensemble, "
+        "api_aggregation, map_reduce, mixed, cpu_only, chain, fan_out (all sizes) or "
+        "fan_out_10 / fan_out_100 / fan_out_1000",
+    )
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument(
+        "--report", metavar="DIR", help="write a Markdown report with PNG plots into DIR"
+    )
+    parser.add_argument(
+        "--repeat", type=_positive, metavar="N", help="timed calls per peer (default 3)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="latencies x0.1, one timed call per peer, fan-out up to 100",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every server latency by this"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the server's jitter seed")
+    parser.add_argument(
+        "--capacity",
+        type=_positive,
+        default=4096,
+        help="requests the embedded server serves at once (the rest queue)",
+    )
+    parser.add_argument(
+        "--provider",
+        choices=("embedded", "openai"),
+        default="embedded",
+        help="where chat completions go; 'openai' needs OPENAI_API_KEY",
+    )
+    parser.add_argument(
+        "--model", default="gpt-4o-mini", help="the model used with --provider openai"
+    )
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", metavar="DIR", help="where to write the timeline picture")
+    parser.add_argument("--repeat", type=_positive, default=3, metavar="N")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from wavejit.bench.cli import run_bench
+
+    return run_bench(args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from wavejit.bench.cli import run_demo
+
+    return run_demo(args)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "bench": Subcommand(
+        "time every scenario: plain, thread pool, asyncio, dask, wavejit, ideal",
+        _bench_arguments,
+        _run_bench,
+    ),
+    "demo": Subcommand(
+        "the LLM ensemble + judge side by side, with a timeline picture",
+        _demo_arguments,
+        _run_demo,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wavejit",
+        description="wavejit: independent I/O calls of plain Python, run concurrently.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in SUBCOMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args._run
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

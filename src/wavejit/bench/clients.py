@@ -1,0 +1,116 @@
+"""The clients every peer shares: sync and async, sized for 1000 requests in flight.
+
+``httpx``'s default pool allows 100 connections (and the ``openai`` SDK's 1000, with
+100 kept alive), so a fan-out of 1000 would queue inside the client, not at the
+server. Every client here gets one explicit, generous `LIMITS`.
+
+The async clients belong to one event loop, kept for the whole run (`Clients.run`), so
+the asyncio peer reuses its connections across calls the way the thread peers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import openai
+from openai import AsyncOpenAI, OpenAI
+
+__all__ = ["Clients", "open_clients", "LIMITS", "EMBEDDED_MODELS"]
+
+T = TypeVar("T")
+
+LIMITS = httpx.Limits(max_connections=2048, max_keepalive_connections=2048)
+TIMEOUT = httpx.Timeout(120.0)
+EMBEDDED_MODELS = ("atlas", "borealis", "cirrus", "dorado", "eridanus")
+
+
+def _sdk_limits() -> Any:
+    """`LIMITS` in the HTTP library this ``openai`` release is built on.
+
+    ``openai`` 1.x and 2.x are built on ``httpx``, later releases on ``httpx2``; the
+    SDK's ``http_client=`` must be a client of its own library.
+    """
+    library = openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0]
+    return importlib.import_module(library).Limits(
+        max_connections=LIMITS.max_connections,
+        max_keepalive_connections=LIMITS.max_keepalive_connections,
+    )
+
+
+@dataclass
+class Clients:
+    """Sync and async clients for the LLM endpoint and the JSON API."""
+
+    llm: OpenAI
+    http: httpx.Client
+    allm: AsyncOpenAI
+    ahttp: httpx.AsyncClient
+    loop: asyncio.AbstractEventLoop
+    models: list[str]
+    judge_model: str
+    real_provider: bool = False
+    _closed: bool = field(default=False, repr=False)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine to completion on the clients' event loop."""
+        return self.loop.run_until_complete(coroutine)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.llm.close()
+        self.http.close()
+        self.run(self.allm.close())
+        self.run(self.ahttp.aclose())
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
+@contextlib.contextmanager
+def open_clients(
+    base_url: str,
+    *,
+    llm_base_url: str | None = None,
+    api_key: str = "wavejit-bench",
+    models: list[str] | None = None,
+) -> Iterator[Clients]:
+    """Clients for the embedded server at ``base_url``.
+
+    ``llm_base_url`` (with a real ``api_key`` and ``models``) points the LLM clients at
+    a real provider instead; the JSON API stays on the embedded server.
+    """
+    real = llm_base_url is not None
+    llm_url = llm_base_url if llm_base_url is not None else f"{base_url}/v1"
+    chosen = list(models) if models else list(EMBEDDED_MODELS)
+    loop = asyncio.new_event_loop()
+    clients = Clients(
+        llm=OpenAI(
+            base_url=llm_url,
+            api_key=api_key,
+            max_retries=0,
+            http_client=openai.DefaultHttpxClient(limits=_sdk_limits(), timeout=120.0),
+        ),
+        http=httpx.Client(base_url=base_url, limits=LIMITS, timeout=TIMEOUT),
+        allm=AsyncOpenAI(
+            base_url=llm_url,
+            api_key=api_key,
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(limits=_sdk_limits(), timeout=120.0),
+        ),
+        ahttp=httpx.AsyncClient(base_url=base_url, limits=LIMITS, timeout=TIMEOUT),
+        loop=loop,
+        models=chosen,
+        judge_model=chosen[0],
+        real_provider=real,
+    )
+    try:
+        yield clients
+    finally:
+        clients.close()
