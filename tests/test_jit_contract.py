@@ -320,3 +320,36 @@ def test_sequential_decorator_keeps_calls_inline() -> None:
     start = time.perf_counter()
     assert jitted() == f()
     assert time.perf_counter() - start >= 3 * L  # stays sequential by request
+
+
+# glue effects after a failing deferred call
+
+def mutates_after_failure(x: str, log: list[str], state: dict[str, str]) -> str:
+    r = boom(x)  # fails; its result is never used
+    log.append("after")  # plain Python never gets here
+    state["seen"] = x
+    return "unreachable" + str(r is None)
+
+
+def test_glue_does_not_mutate_caller_objects_after_a_failed_call() -> None:
+    log: list[str] = []
+    state: dict[str, str] = {}
+    with pytest.raises(RuntimeError, match="boom x"):
+        wavejit.jit(mutates_after_failure)("x", log, state)
+    assert log == [] and state == {}
+
+
+def prints_after_failure(x: str) -> None:
+    boom(x)
+    print("progress")
+
+
+def test_pinned_limit_output_after_a_failed_call_may_appear(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Output (print, logging) is not a commit point: it would serialise every loop that
+    # reports progress. So after a failing deferred call, later output may already be
+    # written. The exception is still plain Python's.
+    with pytest.raises(RuntimeError, match="boom x"):
+        wavejit.jit(prints_after_failure)("x")
+    assert capsys.readouterr().out in ("", "progress\n")

@@ -33,6 +33,8 @@ import builtins
 import copy
 from dataclasses import dataclass, field
 
+from ._hints import _MUTATING_METHODS
+
 __all__ = ["rewrite", "Unsupported", "RewriteResult", "SiteSpec"]
 
 INV = "_wj_inv"
@@ -173,6 +175,15 @@ class _Rewriter:
         return any(isinstance(g.target, ast.Name) and g.target.id in self.may_pend
                    for g in node.generators)
 
+    def may_have_effects(self, node: ast.Call) -> bool:
+        """Could this call change state the caller sees? Routed through `now` if so."""
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in _NOT_CANDIDATES and (
+            func.id not in self.locals
+        ):
+            return False
+        return not (isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS)
+
     def is_candidate(self, node: ast.Call) -> bool:
         func = node.func
         if isinstance(func, ast.Name):
@@ -302,11 +313,16 @@ class _Rewriter:
             args = [self.expr(a, False) for a in node.args[:-1]]
             args.append(self.expr(node.args[-1], True))
             return ast.copy_location(_call(func.attr, method, *args), node)
-        new_func = self.expr(func, False)
+        if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
+            new_func: ast.expr = ast.copy_location(ast.Attribute(
+                value=_call("mut", self.expr(func.value, False)), attr=func.attr,
+                ctx=ast.Load()), func)
+        else:
+            new_func = self.expr(func, False)
         any_pending_arg = any(self.may_pend_expr(a) for a in node.args) or any(
             self.may_pend_expr(k.value) for k in node.keywords)
         candidate = lazy and self.is_candidate(node)
-        if not candidate and not any_pending_arg:
+        if not candidate and not any_pending_arg and not self.may_have_effects(node):
             args = [self.starred_strict(a) if isinstance(a, ast.Starred) else
                     self.expr(a, False) for a in node.args]
             keywords = [ast.keyword(k.arg, self.expr(k.value, False)) for k in node.keywords]
@@ -501,7 +517,7 @@ class _Rewriter:
             return node
         if isinstance(node, (ast.Attribute, ast.Subscript)):
             new = copy.copy(node)
-            new.value = self.expr(node.value, False)
+            new.value = _call("mut", self.expr(node.value, False))
             if isinstance(node, ast.Subscript):
                 new.slice = self.expr(node.slice, False)  # type: ignore[attr-defined]
             return new

@@ -41,6 +41,7 @@ from typing import Any
 
 from ._errors import add_note
 from ._executors import _FINISHED, Task
+from ._sites import has_effects
 
 __all__ = ["Pending", "Invocation", "is_shareable"]
 
@@ -200,6 +201,8 @@ class Invocation:
         decision = site.decide(fn)
         if decision.defer:
             return self._defer(site, decision, fn, args, kwargs)
+        if decision.effects and self.settled < len(self.spawned):
+            self._commit(fn)
         if self.spawned or self.dirty:
             if self.has_pending_args(args, kwargs) or self.borrowed:
                 args = tuple(self.wait(a) for a in args)
@@ -215,12 +218,37 @@ class Invocation:
         return fn(*args, **kwargs)
 
     def now(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        """A call that is not a candidate but whose arguments may be pending."""
+        """A call whose value is needed at once (not a candidate site).
+
+        Its arguments are resolved; if it may have effects outside the invocation
+        while deferred calls are outstanding, it commits first (see `mut`).
+        """
+        if self.settled < len(self.spawned) and has_effects(fn):
+            self._commit(fn)
         args = tuple(self.wait(a) for a in args)
         kwargs = {k: self.wait(v) for k, v in kwargs.items()}
         if self.borrowed:
             self._wait_borrowers(getattr(fn, "__self__", None))
         return fn(*args, **kwargs)
+
+    def mut(self, x: Any) -> Any:
+        """Glue is about to mutate `x`: commit first unless the invocation owns it.
+
+        Plain Python would not have run this glue if an earlier call had failed, and
+        the caller can see `x` afterwards (an argument, a global, an attribute). So
+        every outstanding deferred call must have succeeded before the mutation: a
+        barrier, which raises the earliest failure instead.
+        """
+        if self.settled < len(self.spawned) and id(x) not in self.owned:
+            self.barrier()
+        if self.borrowed:
+            self._wait_borrowers(x)
+        return x
+
+    def _commit(self, fn: Any) -> None:
+        receiver = getattr(fn, "__self__", None)
+        if receiver is None or id(receiver) not in self.owned:
+            self.barrier()
 
     def _defer(self, site: Any, decision: Any, fn: Any, args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> Any:
@@ -377,6 +405,7 @@ class Invocation:
             target.append(value)
             self.dirty[id(target)] = target
             return None
+        self.mut(target)
         return method(self.wait(value))  # type: ignore[no-any-return]
 
     def extend(self, method: Any, values: Any) -> None:
@@ -387,6 +416,7 @@ class Invocation:
             target.extend(values)
             self.dirty[id(target)] = target
             return None
+        self.mut(target)
         return method(self.wait(values))  # type: ignore[no-any-return]
 
     def insert(self, method: Any, index: Any, value: Any) -> None:
@@ -397,6 +427,7 @@ class Invocation:
             target.insert(index, value)
             self.dirty[id(target)] = target
             return None
+        self.mut(target)
         return method(index, self.wait(value))  # type: ignore[no-any-return]
 
     def setitem(self, value: Any, target: Any, key: Any) -> None:
@@ -406,6 +437,7 @@ class Invocation:
             target[key] = value
             self.dirty[id(target)] = target
             return
+        self.mut(target)
         target[key] = self.wait(value)
 
     # -- blocks and exits -------------------------------------------------------------

@@ -16,7 +16,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from ._hints import CalleeInfo, callee_key, classify
+from ._hints import _MUTATING_METHODS, CalleeInfo, callee_key, classify
 
 __all__ = ["Site", "Decision", "IO_WALL_FLOOR_S", "IO_CPU_FRACTION", "PROFILE_CALLS"]
 
@@ -33,12 +33,18 @@ _BUILTIN_TYPES = (str, bytes, list, dict, set, frozenset, tuple, int, float, com
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one callee at one site, and why."""
+    """What to do with one callee at one site, and why.
+
+    ``effects``: run inline, the call may change state the caller can see (globals,
+    its arguments, unknown C code), so it must not run while an earlier deferred call
+    might still fail.
+    """
 
     defer: bool
     profile: bool
     reason: str
     info: CalleeInfo
+    effects: bool = True
 
     @property
     def safe_receiver(self) -> bool:
@@ -107,21 +113,22 @@ class Site:
 
     def _decide(self, fn: Any, key: Any) -> Decision:
         info = classify(fn)
+        effects = has_effects(fn)
         if info.sequential:
-            return Decision(False, False, info.reason, info)
+            return Decision(False, False, info.reason, info, effects)
         if info.writes_globals:
             return Decision(False, False, f"{info.reason}; writes module globals, so it "
-                            "stays in program order", info)
+                            "stays in program order", info, effects)
         measured = self.measured.get(key)
         if info.io is True:
-            return Decision(True, False, info.reason, info)
+            return Decision(True, False, info.reason, info, effects)
         if measured is not None and measured.calls >= 1 and measured.io_bound:
-            return Decision(True, False, _measured_reason(measured), info)
+            return Decision(True, False, _measured_reason(measured), info, effects)
         if _is_builtin_glue(fn):
-            return Decision(False, False, "builtin: never I/O", info)
+            return Decision(False, False, "builtin: never I/O", info, effects)
         done = measured is not None and measured.calls >= PROFILE_CALLS
         reason = _measured_reason(measured) if done and measured else info.reason
-        return Decision(False, not done, reason, info)
+        return Decision(False, not done, reason, info, effects)
 
     def observe(self, fn: Any, wall: float, cpu: float) -> None:
         """Record one inline call's timings; promote the callee if it looks I/O-bound."""
@@ -142,6 +149,42 @@ class Site:
     def decisions(self) -> list[tuple[str, Decision, Measurement | None]]:
         return [(self.callee_names.get(k, "?"), d, self.measured.get(k))
                 for k, d in list(self._decisions.items())]
+
+
+_effects_cache: dict[Any, bool] = {}
+_MUTABLE_BUILTINS = (list, dict, set, bytearray)
+
+
+def has_effects(fn: Any) -> bool:
+    """May calling `fn` change state outside the invocation (beyond its own I/O)?
+
+    False for builtin glue (``len``, ``str.strip``; a mutating method of a builtin
+    container is an effect on that container) and for Python functions whose source
+    writes no global and mutates no parameter; True for anything unknown.
+    """
+    key = callee_key(fn)
+    try:
+        cached = _effects_cache.get(key)
+    except TypeError:
+        return True
+    if cached is None:
+        cached = _has_effects(fn)
+        _effects_cache[key] = cached
+    return cached
+
+
+def _has_effects(fn: Any) -> bool:
+    if getattr(getattr(fn, "__func__", fn), "__module__", None) == "logging":
+        return False  # output, like print: not a commit point (see docs/DESIGN.md)
+    if _is_builtin_glue(fn):
+        owner = getattr(fn, "__self__", None)
+        return isinstance(owner, _MUTABLE_BUILTINS) and fn.__name__ in _MUTATING_METHODS
+    if isinstance(fn, type) and fn.__module__ == "builtins":
+        return False
+    info = classify(fn)
+    if info.io is True and not info.writes_globals and info.mutated == frozenset():
+        return False  # registered I/O: its effects are its own, not on our objects
+    return info.writes_globals or info.mutated is None or bool(info.mutated)
 
 
 def _measured_reason(m: Measurement) -> str:
