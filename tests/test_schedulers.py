@@ -158,6 +158,24 @@ def test_graph_run_inside_a_node(scheduler: str, executor: object) -> None:
     assert check(g, scheduler, executor)["total"] == 9
 
 
+@pytest.mark.parametrize("scheduler", ["wave", "dataflow", "async"])
+def test_nested_three_deep_on_a_one_thread_pool(
+    scheduler: str, no_leaked_threads: None, private_pool: Callable[[int], ThreadExecutor]
+) -> None:
+    """The leak check comes first so that it runs after the pool is shut down."""
+    pool = private_pool(1)
+
+    def level(depth: int) -> int:
+        if depth == 0:
+            return 1
+        h = Graph()
+        kids = [h.add(level, depth - 1) for _ in range(2)]
+        total = h.add(add, *kids)
+        return int(h.run(scheduler=scheduler, executor=pool)[total])
+
+    assert level(3) == 8
+
+
 # -- errors ----------------------------------------------------------------------------
 
 
@@ -209,8 +227,8 @@ def test_nodes_after_a_failure_never_start(scheduler: str, executor: object) -> 
     left running when run() returns."""
     tracker = Tracker()
     g = Graph()
-    gate = g.add(tracker.call, "gate", 1, delay=0.02)
     g.add(tracker.call, "fail", error=OSError("fail"))
+    gate = g.add(tracker.call, "gate", 1, delay=0.05)
     g.add(tracker.call, "slow", delay=0.05)
     for i in range(20):
         g.add(tracker.call, f"after{i}", gate)

@@ -23,7 +23,11 @@ the caller) updates the counters and submits the dependents that became ready. T
 caller is then free to *help while waiting*: it claims and runs, inline, tasks of its
 own run that no worker has started (newest first; workers take the oldest). So a graph
 run inside a node finishes even on a one-thread pool whose only worker is that node,
-and a long node the caller runs delays nothing else. State, guarded by ``lock``:
+and a long node the caller runs delays nothing else. A thread that finishes a node and
+readies dependents submits all but one and runs that one itself (``_continue``, a
+trampoline per thread): no submit, wake-up or thread handoff, so a chain runs on one
+thread -- only with executors that run calls on local threads anyway (wavejit's own,
+``concurrent.futures.ThreadPoolExecutor``). State, guarded by ``lock``:
 
 * ``waiting[i]`` -- inputs of node i not yet finished (dataflow only);
 * ``values[i]``, ``ok[i]`` -- its result and whether it succeeded;
@@ -34,7 +38,8 @@ and a long node the caller runs delays nothing else. State, guarded by ``lock``:
   never recurses;
 * ``unclaimed`` -- submitted `Task` s the caller may claim; ``sleeping`` / ``wake`` --
   the caller blocks on ``wake`` only when there is nothing to claim;
-* ``errors``, ``cutoff`` -- failures, and the run-order position of the earliest.
+* ``errors``, ``cutoff`` -- failures, and the run-order position of the earliest;
+* ``continuing`` -- per thread, the stash of its `_continue` trampoline.
 
 **Errors** are deterministic: `run()` raises exactly what the sequential scheduler
 raises. After a failure at position p, nodes after p that have not started are
@@ -48,6 +53,7 @@ Dependents of a failed node never run. Each node runs in its own copy of the cal
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextvars
 import functools
 import queue
@@ -161,6 +167,13 @@ class _Run:
         self.submit_task: Callable[[Task[Any]], None] | None = getattr(
             executor, "submit_task", None
         )
+        # Ready dependents run on the thread that readied them (see `_continue`) when
+        # the executor runs calls on local threads anyway; not, say, on Ray.
+        self.inline = follow and (
+            self.submit_task is not None
+            or isinstance(executor, concurrent.futures.ThreadPoolExecutor)
+        )
+        self.continuing: dict[int, list[int]] = {}  # thread id -> its trampoline stash
         self.unclaimed: list[Task[Any]] = []
         self.sleeping = False
         self.wake: queue.SimpleQueue[None] = queue.SimpleQueue()
@@ -297,7 +310,40 @@ class _Run:
         for future in cancel:  # outside the lock: cancelling runs our callback
             future.cancel()
         if newly:
-            self._start(newly)
+            # This thread is free now: it runs one ready dependent itself, after
+            # handing the others to the executor -- no submit, no wake-up, no handoff
+            # (a chain runs on one thread). Only where the executor runs calls on this
+            # process's threads anyway.
+            follow = newly.pop() if self.inline else -1
+            if newly:
+                self._start(newly)
+            if follow >= 0:
+                self._continue(follow)
+
+    def _continue(self, i: int) -> None:
+        """Run node i on this thread; a trampoline, so a chain does not recurse."""
+        me = threading.get_ident()
+        stash = self.continuing.get(me)
+        if stash is not None:  # this thread is in the loop below: it runs i next
+            stash.append(i)
+            return
+        stash = self.continuing[me] = [i]
+        nodes, calls, pos = self.s.nodes, self.calls, self.pos
+        try:
+            while stash:
+                j = stash.pop()
+                if pos[j] > self.cutoff:  # a failure came first: cancelled
+                    self._settle(j, None, None, True)
+                    continue
+                args, kwargs = nodes[j].bind(self.values)
+                try:
+                    value = self.context.copy().run(calls[j], *args, **kwargs)
+                except BaseException as exc:  # noqa: BLE001 - raised by run() if earliest
+                    self._settle(j, None, exc, False)
+                else:
+                    self._settle(j, value, None, False)
+        finally:
+            del self.continuing[me]
 
 
 # -- async ------------------------------------------------------------------------------
