@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
 import textwrap
 import types
 from collections.abc import Callable
@@ -24,11 +25,14 @@ __all__ = ["compile_function", "Unsupported"]
 
 
 def _source_def(fn: types.FunctionType) -> tuple[ast.FunctionDef, str, int]:
-    try:
-        lines, first = inspect.getsourcelines(fn)
-        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
-    except (OSError, TypeError) as exc:
-        raise Unsupported(f"no source available ({exc})") from None
+    # What inspect.getsourcelines does for a function, without its module search.
+    filename = fn.__code__.co_filename
+    first = fn.__code__.co_firstlineno
+    all_lines = linecache.getlines(filename, fn.__globals__)
+    if not all_lines or first > len(all_lines):
+        raise Unsupported(f"no source available for {filename!r} (a REPL, exec or a "
+                          "compiled-only module)")
+    lines = inspect.getblock(all_lines[first - 1:])
     source = textwrap.dedent("".join(lines))
     try:
         tree = ast.parse(source)

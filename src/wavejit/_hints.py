@@ -129,6 +129,7 @@ def register_io(target: Any, *, safe_to_share: bool = True) -> None:
         elif callable(target):
             _user_io.add(id(target))
             _IO_CALLABLES.add(target)  # keeps it alive, so its id stays valid
+            _IO_CALLABLE_IDS.add(id(target))
         else:
             raise TypeError(
                 f"register_io() takes a callable, a class or a module prefix string, "

@@ -49,7 +49,8 @@ class CompiledFunction:
         self.owner = owner
         self.function, result = compile_function(fn, self.begin)
         filename = os.path.basename(fn.__code__.co_filename)
-        self.sites = [Site(i, filename, s.lineno, s.text) for i, s in enumerate(result.sites)]
+        self.sites = [Site(i, filename, spec.lineno, lambda spec=spec: spec.text)
+                      for i, spec in enumerate(result.sites)]
         self.compile_seconds = 0.0
         self.invocations = 0
         self.quiet_invocations = 0
@@ -96,6 +97,7 @@ class JitFunction:
         self._plain_reason: str | None = None
         self._fallback = False
         self._last_run: RunRecord | None = None
+        self._last_invocation: tuple[Invocation, float] | None = None
         if not enabled:
             self._go_plain("disabled by jit(enabled=False)")
         elif os.environ.get("WAVEJIT_DISABLE", "").strip() not in ("", "0"):
@@ -146,15 +148,20 @@ class JitFunction:
         self._impl = self._fn
 
     def _record(self, inv: Invocation) -> None:
-        calls = [CallRecord(p.name, p.site.label, p.started, p.finished, p.thread,
-                            p.cancelled(), p._exception is not None)
-                 for p in inv.spawned if p.site is not None]
-        self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
-                                   time.perf_counter(), calls)
+        # Built on demand: most invocations are never inspected.
+        self._last_invocation = (inv, time.perf_counter())
+        self._last_run = None
 
     @property
     def last_run(self) -> RunRecord | None:
         """The deferred calls of the last invocation that deferred any."""
+        if self._last_run is None and self._last_invocation is not None:
+            inv, finished = self._last_invocation
+            calls = [CallRecord(p.name, p.site.label, p.started, p.finished, p.thread,
+                                p.cancelled(), p._exception is not None)
+                     for p in inv.spawned if p.site is not None]
+            self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
+                                       finished, calls)
         return self._last_run
 
     def explain(self) -> Report:
@@ -183,7 +190,7 @@ class JitFunction:
             compile_seconds=compiled.compile_seconds if compiled else None,
             invocations=compiled.invocations if compiled else 0,
             sites=sites,
-            last_run=self._last_run,
+            last_run=self.last_run,
         )
 
 

@@ -53,7 +53,11 @@ class Unsupported(Exception):
 @dataclass
 class SiteSpec:
     lineno: int
-    text: str
+    node: ast.Call
+
+    @property
+    def text(self) -> str:
+        return _short(ast.unparse(self.node))
 
 
 @dataclass
@@ -341,7 +345,7 @@ class _Rewriter:
             if isinstance(root, ast.Name) and root is not func:
                 self.guarded.add(root.id)  # the receiver of a method call
             index = len(self.sites)
-            self.sites.append(SiteSpec(node.lineno, _short(ast.unparse(node))))
+            self.sites.append(SiteSpec(node.lineno, node))
             return ast.copy_location(
                 _call("call", ast.Constant(index), new_func, *args, keywords=keywords), node)
         return ast.copy_location(_call("now", new_func, *args, keywords=keywords), node)
@@ -557,12 +561,10 @@ def guard(body: list[ast.stmt], lineno: int, fail_method: str = "fail") -> list[
     reraise = ast.If(
         test=ast.Compare(ast.Name("_wj_x", ast.Load()), [ast.IsNot()], [ast.Constant(None)]),
         body=[ast.Raise(exc=ast.Name("_wj_x", ast.Load()), cause=None)], orelse=[])
-    out: list[ast.stmt] = [fail, reraise]
-    for s in out:
-        for n in ast.walk(s):
-            if not hasattr(n, "lineno") and isinstance(n, (ast.stmt, ast.expr)):
-                n.lineno = lineno
-    return out
+    for new in (fail, reraise, fail.handlers[0]):
+        new.lineno = new.end_lineno = lineno  # the rest: ast.fix_missing_locations
+        new.col_offset = new.end_col_offset = 0
+    return [fail, reraise]
 
 
 def rewrite(func: ast.FunctionDef, local_names: set[str],
@@ -573,8 +575,10 @@ def rewrite(func: ast.FunctionDef, local_names: set[str],
     may_pend: set[str] = set()
     guarded: set[str] = set()
     for _ in range(20):
+        # The rewriter builds new nodes and never mutates the input tree, so each
+        # pass reads the original; only the last pass's output is kept.
         rewriter = _Rewriter(local_names, captured, may_pend, guarded, first_lineno)
-        body = rewriter.body(copy.deepcopy(func.body))
+        body = rewriter.body(func.body)
         if rewriter.may_pend == may_pend and rewriter.guarded == guarded:
             break
         may_pend, guarded = rewriter.may_pend, rewriter.guarded
@@ -591,7 +595,6 @@ def rewrite(func: ast.FunctionDef, local_names: set[str],
     if hasattr(func, "type_params"):
         new.type_params = []
     ast.copy_location(new, func)
-    ast.fix_missing_locations(new)
     return RewriteResult(new, rewriter.sites, may_pend, guarded)
 
 

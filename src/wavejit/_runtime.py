@@ -118,11 +118,12 @@ class Invocation:
     """One call of a jitted function: its deferred calls and their bookkeeping."""
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
-                 "deferred_count", "started")
+                 "deferred_count", "started", "_submit_task")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
         self.executor = executor
+        self._submit_task = getattr(executor, "submit_task", None)
         self.spawned: list[Pending] = []
         self.settled = 0
         self.dirty: dict[int, Any] = {}
@@ -252,26 +253,49 @@ class Invocation:
 
     def _defer(self, site: Any, decision: Any, fn: Any, args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> Any:
+        """Create the Pending; find its dependencies; submit it once they are done.
+
+        Dependencies: Pendings among the arguments (and inside dirty containers), and
+        earlier deferred calls holding the same mutable object when either call may
+        mutate it. Immutable arguments (the common case: strings) cost one set test.
+        """
         pending = Pending(self, site, fn, args, kwargs)
         deps: list[Pending] = []
-        dirty = self.dirty
-        safe = self.code.is_safe_type
-        touched: list[tuple[Any, bool]] = []
+        touched: list[tuple[Any, bool]] | None = None
         receiver = getattr(fn, "__self__", None)
         if receiver is not None and not decision.safe_receiver and not is_shareable(
-            receiver, safe
+            receiver, self.code.is_safe_type
         ):
-            touched.append((receiver, decision.mutates_self))
-        for position, a in enumerate((*args, *kwargs.values())):
-            if type(a) is Pending:
+            touched = [(receiver, decision.mutates_self)]
+        position = -1
+        for a in (args if not kwargs else (*args, *kwargs.values())):
+            position += 1
+            t = type(a)
+            if t in _IMMUTABLE:
+                continue
+            if t is Pending:
                 deps.append(a)
                 continue
-            if dirty and id(a) in dirty:
+            if self.dirty and id(a) in self.dirty:
                 self._collect_deps(a, deps)
             if self.owned:
                 self.owned.pop(id(a), None)  # the callee may keep it
-            if not is_shareable(a, safe):
+            if not is_shareable(a, self.code.is_safe_type):
+                if touched is None:
+                    touched = []
                 touched.append((a, decision.mutates_arg(position, args, kwargs)))
+        if touched:
+            self._borrow(pending, touched, deps)
+        self.spawned.append(pending)
+        self.deferred_count += 1
+        if deps:
+            self._submit_when_ready(pending, deps)
+        else:
+            self._submit(pending)
+        return pending
+
+    def _borrow(self, pending: Pending, touched: list[tuple[Any, bool]],
+                deps: list[Pending]) -> None:
         for obj, may_mutate in touched:
             entry = self.borrowed.get(id(obj))
             if entry is None:
@@ -281,10 +305,6 @@ class Invocation:
                 if (may_mutate or other_mutates) and not other.done():
                     deps.append(other)
             entry[1].append((pending, may_mutate))
-        self.spawned.append(pending)
-        self.deferred_count += 1
-        self._submit_when_ready(pending, deps)
-        return pending
 
     def _collect_deps(self, container: Any, deps: list[Pending]) -> None:
         items = container.values() if type(container) is dict else container
@@ -315,9 +335,9 @@ class Invocation:
             d.add_done_callback(one_done)
 
     def _submit(self, pending: Pending) -> None:
-        if pending.done():
+        if pending._state:
             return  # already run by a waiter, or cancelled
-        submit_task = getattr(self.executor, "submit_task", None)
+        submit_task = self._submit_task
         if submit_task is not None:
             submit_task(pending)
         else:

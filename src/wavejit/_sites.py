@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,12 +77,13 @@ class Measurement:
 class Site:
     """One candidate call site: where it is, and what was decided for each callee."""
 
-    def __init__(self, index: int, filename: str, lineno: int, text: str) -> None:
+    def __init__(self, index: int, filename: str, lineno: int,
+                 describe: Callable[[], str]) -> None:
         self.index = index
         self.filename = filename
         self.lineno = lineno
-        self.text = text
-        self.label = f"{filename}:{lineno} {text}"
+        self._describe = describe
+        self._label: str | None = None
         self._decisions: dict[Any, Decision] = {}
         self._last: tuple[Any, Decision] | None = None
         self.measured: dict[Any, Measurement] = {}
@@ -92,6 +94,13 @@ class Site:
 
     def __repr__(self) -> str:
         return f"<Site {self.label}>"
+
+    @property
+    def label(self) -> str:
+        """``file.py:LINE callee(args)`` (the call's source, rendered on first use)."""
+        if self._label is None:
+            self._label = f"{self.filename}:{self.lineno} {self._describe()}"
+        return self._label
 
     def decide(self, fn: Any) -> Decision:
         last = self._last
