@@ -7,9 +7,6 @@ The public surface is this module's ``__all__``; everything else is private.
 from __future__ import annotations
 
 from ._errors import CancelledError, CycleError, GraphError, WavejitError
-from ._hints import io, register_io, sequential
-from ._jit import JitFunction, jit
-from ._report import CallRecord, Report, RunRecord
 from ._executors import (
     BoundedExecutor,
     SequentialExecutor,
@@ -18,6 +15,9 @@ from ._executors import (
     shared_executor,
 )
 from ._graph import Graph, Node, Results
+from ._hints import io, register_io, sequential
+from ._jit import JitFunction, jit
+from ._report import CallRecord, Report, RunRecord
 
 __all__ = [
     "jit",

@@ -274,7 +274,11 @@ def _classify(fn: Any) -> CalleeInfo:
     function: Any = target
     self_offset = 0
     if not isinstance(function, types.FunctionType):
-        call = getattr(type(fn), "__call__", None)
+        call = None
+        for klass in type(fn).__mro__:
+            if "__call__" in klass.__dict__:
+                call = klass.__dict__["__call__"]
+                break
         if isinstance(call, types.FunctionType):
             function, receiver, self_offset = call, fn, 1
         else:
@@ -415,11 +419,13 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             passed = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
             passed += [k.value for k in sub.keywords]
             for arg in passed:
-                root = arg.id if isinstance(arg, ast.Name) else None
-                if root in params and not _leaves_args_alone(callee, func, depth):
-                    unknown_mutation = unknown_mutation or callee is None
-                    if callee is not None:
-                        mutated.add(root)  # type: ignore[arg-type]
+                if not isinstance(arg, ast.Name) or arg.id not in params:
+                    continue
+                if not _leaves_args_alone(callee, func, depth):
+                    if callee is None:
+                        unknown_mutation = True  # passed to code we cannot see
+                    else:
+                        mutated.add(arg.id)
     return Scan(
         io_reason=io_reason,
         writes_globals=writes_globals,
@@ -493,10 +499,9 @@ def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int) 
 
 
 def _leaves_args_alone(callee: Any, func: ast.expr, depth: int) -> bool:
+    """Is passing a parameter to `callee` known to leave it unmutated?"""
     if callee is None:
-        return isinstance(func, ast.Attribute) and func.attr not in _MUTATING_METHODS and (
-            False
-        )
+        return False
     if isinstance(callee, types.BuiltinFunctionType) and callee.__name__ in _READ_ONLY_BUILTINS:
         return True
     if isinstance(callee, type) and callee.__name__ in _READ_ONLY_BUILTINS:

@@ -49,7 +49,7 @@ class CompiledFunction:
         self.owner = owner
         self.function, result = compile_function(fn, self.begin)
         filename = os.path.basename(fn.__code__.co_filename)
-        self.sites = [Site(i, filename, spec.lineno, lambda spec=spec: spec.text)
+        self.sites = [Site(i, filename, spec.lineno, spec.describe)
                       for i, spec in enumerate(result.sites)]
         self.compile_seconds = 0.0
         self.invocations = 0

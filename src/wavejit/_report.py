@@ -124,7 +124,7 @@ class Report:
         for s in self.sites:
             lines.append(f"    {s.label}  [{s.deferred_calls} deferred, "
                          f"{s.inline_calls} inline]")
-            for callee, deferred, reason, timing in s.verdicts:
+            for callee, deferred, reason, _timing in s.verdicts:
                 verdict = "deferred" if deferred else "inline"
                 lines.append(f"      {callee}: {verdict} - {reason}")
         if self.last_run is not None:

@@ -7,8 +7,8 @@ Input: a function's ``def`` (AST). Output: the same ``def`` in which
 * every *strict* use of a name that may hold a Pending (or an object a deferred call
   borrowed) becomes ``_wj_inv.wait(name)``;
 * the few places a Pending may be stored go through the runtime: list and dict
-  displays and comprehensions (``_wj_inv.list``/``dict``), tuple displays
-  (``_wj_inv.tuple``), ``x.append/extend/insert(...)`` and ``x[k] = v``;
+  displays and comprehensions (``_wj_inv.new_list``/``new_dict``), tuple displays
+  (``_wj_inv.new_tuple``), ``x.append/extend/insert(...)`` and ``x[k] = v``;
 * ``try`` and ``with`` bodies are guarded: a barrier on entry, on normal exit, and a
   `fail` check when they raise, so handlers and ``__exit__`` see exactly what plain
   Python shows them; the whole body is guarded the same way, and ``return`` resolves
@@ -58,6 +58,9 @@ class SiteSpec:
     @property
     def text(self) -> str:
         return _short(ast.unparse(self.node))
+
+    def describe(self) -> str:
+        return self.text
 
 
 @dataclass
@@ -220,26 +223,26 @@ class _Rewriter:
         if lazy and isinstance(node, ast.List) and isinstance(node.ctx, ast.Load):
             elts = [self.starred(e) if isinstance(e, ast.Starred) else self.expr(e, True)
                     for e in node.elts]
-            return ast.copy_location(_call("list", ast.List(elts, ast.Load())), node)
+            return ast.copy_location(_call("new_list", ast.List(elts, ast.Load())), node)
         if lazy and isinstance(node, ast.Tuple) and isinstance(node.ctx, ast.Load) and not any(
             isinstance(e, ast.Starred) for e in node.elts
         ) and self.may_pend_expr(node):
             elts = [self.expr(e, True) for e in node.elts]
-            return ast.copy_location(_call("tuple", *elts), node)
+            return ast.copy_location(_call("new_tuple", *elts), node)
         if lazy and isinstance(node, ast.Dict):
             keys = [self.expr(k, False) if k is not None else None for k in node.keys]
             values = [self.expr(v, k is not None) if k is not None else self.shallow(v)
                       for k, v in zip(node.keys, node.values)]
-            return ast.copy_location(_call("dict", ast.Dict(keys, values)), node)
+            return ast.copy_location(_call("new_dict", ast.Dict(keys, values)), node)
         if lazy and isinstance(node, ast.ListComp):
             gens = self.generators(node.generators)
             new_comp = ast.ListComp(elt=self.expr(node.elt, True), generators=gens)
-            return ast.copy_location(_call("list", new_comp), node)
+            return ast.copy_location(_call("new_list", new_comp), node)
         if lazy and isinstance(node, ast.DictComp):
             gens = self.generators(node.generators)
             new_dcomp = ast.DictComp(key=self.expr(node.key, False),
                                      value=self.expr(node.value, True), generators=gens)
-            return ast.copy_location(_call("dict", new_dcomp), node)
+            return ast.copy_location(_call("new_dict", new_dcomp), node)
         if isinstance(node, ast.IfExp):
             return ast.copy_location(ast.IfExp(
                 test=self.expr(node.test, False),
@@ -370,10 +373,11 @@ class _Rewriter:
             ):
                 if self.may_pend_expr(node.value):
                     self.bind(node.target.id)
-                value = self.expr(node.value, True)
+                value: ast.expr | None = self.expr(node.value, True)
             else:
                 value = self.expr(node.value, False) if node.value is not None else None
             target = self.target(node.target)
+            assert isinstance(target, (ast.Name, ast.Attribute, ast.Subscript))
             return [ast.copy_location(ast.AnnAssign(target, node.annotation, value,
                                                     node.simple), node)]
         if isinstance(node, ast.AugAssign):
@@ -384,6 +388,7 @@ class _Rewriter:
                     [ast.Name(node.target.id, ast.Store())],
                     _call("wait", ast.Name(node.target.id, ast.Load()))), node))
             target = self.target(node.target)
+            assert isinstance(target, (ast.Name, ast.Attribute, ast.Subscript))
             return [*pre, ast.copy_location(
                 ast.AugAssign(target, node.op, self.expr(node.value, False)), node)]
         if isinstance(node, ast.Expr):
@@ -522,8 +527,8 @@ class _Rewriter:
         if isinstance(node, (ast.Attribute, ast.Subscript)):
             new = copy.copy(node)
             new.value = _call("mut", self.expr(node.value, False))
-            if isinstance(node, ast.Subscript):
-                new.slice = self.expr(node.slice, False)  # type: ignore[attr-defined]
+            if isinstance(node, ast.Subscript) and isinstance(new, ast.Subscript):
+                new.slice = self.expr(node.slice, False)
             return new
         if isinstance(node, (ast.Tuple, ast.List)):
             new_seq = copy.copy(node)
@@ -593,7 +598,7 @@ def rewrite(func: ast.FunctionDef, local_names: set[str],
         decorator_list=[], returns=None, type_comment=None,
     )
     if hasattr(func, "type_params"):
-        new.type_params = []
+        new.type_params = []  # type: ignore[attr-defined,unused-ignore]
     ast.copy_location(new, func)
     return RewriteResult(new, rewriter.sites, may_pend, guarded)
 

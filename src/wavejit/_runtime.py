@@ -14,7 +14,7 @@ methods at the places the rewrite marked:
   deferred calls that borrowed the object (they may read or mutate it).
 * ``shallow(x)`` where only the object's identity is needed (receiver of
   ``.append``): resolves a Pending itself but not the Pendings inside a container.
-* ``list`` / ``dict`` / ``tuple`` / ``append`` / ``extend`` / ``insert`` /
+* ``new_list`` / ``new_dict`` / ``new_tuple`` / ``append`` / ``extend`` / ``insert`` /
   ``setitem``: the few places a Pending may be stored; a container that receives one
   is registered as dirty.
 * ``barrier()`` at the entry and end of ``try`` and ``with`` bodies and before leaving
@@ -354,7 +354,7 @@ class Invocation:
             self.owned.pop(id(value), None)
         return type(value) is Pending or (bool(self.dirty) and id(value) in self.dirty)
 
-    def list(self, items: list[Any]) -> list[Any]:
+    def new_list(self, items: list[Any]) -> list[Any]:
         """A list display or comprehension: owned; registered dirty if it holds a Pending."""
         holds = False
         for e in items:
@@ -365,7 +365,7 @@ class Invocation:
         self.owned[id(items)] = items
         return items
 
-    def dict(self, items: dict[Any, Any]) -> dict[Any, Any]:
+    def new_dict(self, items: dict[Any, Any]) -> dict[Any, Any]:
         holds = False
         for e in items.values():
             if self._stored(e):
@@ -375,7 +375,7 @@ class Invocation:
         self.owned[id(items)] = items
         return items
 
-    def tuple(self, *items: Any) -> Any:
+    def new_tuple(self, *items: Any) -> Any:
         """A tuple display: a tuple, or a Pending for it if an element is pending.
 
         Tuples are immutable, so one holding Pendings becomes a single Pending whose

@@ -9,6 +9,7 @@ plain run's requests (in arrival order, which for the plain run is program order
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,8 @@ class Settings:
     sleep_seconds: float = 0.100
     documents: int = 20
     queries: int = 8
-    cpu_rounds: int = 40
-    cpu_texts: int = 400
+    cpu_rounds: int = 600
+    cpu_texts: int = 2000
     fan_out_sizes: tuple[int, ...] = (10, 100, 1000)
 
 
@@ -71,13 +72,23 @@ def _no_io(latencies: Sequence[float], plain: float) -> float:
     return plain
 
 
-def _mixed(latencies: Sequence[float], plain: float) -> float:
-    # The CPU work (what plain spends outside the server) holds the GIL, so at best it
-    # runs back to back, starting when the first reply arrives, and the slowest reply
-    # still needs its own share of CPU after it.
-    cpu = max(0.0, plain - sum(latencies))
-    share = cpu / len(latencies)
-    return max(max(latencies) + share, min(latencies) + cpu)
+def _mixed(rounds: int) -> Ideal:
+    # A search result as the server makes them: 5 hits, titles of three words.
+    sample = {"hits": [{"title": "amber basalt cedar"}] * 5}
+
+    def ideal(latencies: Sequence[float], plain: float) -> float:
+        # The CPU work on each result holds the GIL, so at best the shares run back to
+        # back from the first reply on, and the slowest reply still needs its own share.
+        share = min(_seconds(lambda: workloads.score_hits(sample, rounds)) for _ in range(5))
+        return max(max(latencies) + share, min(latencies) + share * len(latencies))
+
+    return ideal
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
 
 
 # -- the scenarios ----------------------------------------------------------------------------
@@ -163,7 +174,7 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             title=f"{s.queries} searches, each followed by CPU work on its result",
             plain=workloads.mixed_search,
             args=lambda c: (c.http, queries, s.cpu_rounds),
-            ideal=_mixed,
+            ideal=_mixed(s.cpu_rounds),
             threadpool=peers.pool_mixed_search,
             asyncio=peers.async_mixed_search,
             async_args=lambda c: (c.ahttp, queries, s.cpu_rounds),
