@@ -353,3 +353,23 @@ def test_pinned_limit_output_after_a_failed_call_may_appear(
     with pytest.raises(RuntimeError, match="boom x"):
         wavejit.jit(prints_after_failure)("x")
     assert capsys.readouterr().out in ("", "progress\n")
+
+
+def note(log: list[str], msg: str) -> int:
+    time.sleep(0.001)
+    log.append("note:" + msg)
+    return len(log)
+
+
+def returns_through_finally(x: str, log: list[str]) -> int:
+    try:
+        return 1
+    finally:
+        note(log, x)  # runs after `return` has settled the invocation
+
+
+def test_a_call_in_finally_after_return_runs_before_the_function_returns() -> None:
+    for _ in range(3):
+        log: list[str] = []
+        assert wavejit.jit(returns_through_finally)("x", log) == 1
+        assert log == ["note:x"]

@@ -126,6 +126,7 @@ class _Rewriter:
         self.sites: list[SiteSpec] = []
         self.first_lineno = first_lineno
         self.guard_depth = 0  # inside try/with bodies
+        self.finally_depth = 0  # inside finally blocks: may run after `return`
         self.loop_depth_in_guard: list[int] = []
         self.loop_depth = 0
         self.counter = 0
@@ -148,7 +149,7 @@ class _Rewriter:
         or store, and it cannot be undone. Calls there still overlap with the other
         calls of the same statement.
         """
-        return self.guard_depth == 0
+        return self.guard_depth == 0 and self.finally_depth == 0
 
     def needs_wait(self, name: str) -> bool:
         return name in self.may_pend or name in self.guarded
@@ -392,7 +393,10 @@ class _Rewriter:
             return [*pre, ast.copy_location(
                 ast.AugAssign(target, node.op, self.expr(node.value, False)), node)]
         if isinstance(node, ast.Expr):
-            return [ast.copy_location(ast.Expr(self.expr(node.value, True)), node)]
+            # A bare call may run concurrently with what follows, except in a finally
+            # block, which can run after `return` has settled the invocation.
+            lazy = self.finally_depth == 0
+            return [ast.copy_location(ast.Expr(self.expr(node.value, lazy)), node)]
         if isinstance(node, ast.Return):
             value = self.expr(node.value, True) if node.value is not None else ast.Constant(None)
             return [ast.copy_location(ast.Return(_call("ret", value)), node)]
@@ -443,7 +447,9 @@ class _Rewriter:
             new.body = body  # type: ignore[attr-defined]
             new.handlers = handlers  # type: ignore[attr-defined]
             new.orelse = self.body(node.orelse)  # type: ignore[attr-defined]
+            self.finally_depth += 1
             new.finalbody = self.body(node.finalbody)  # type: ignore[attr-defined]
+            self.finally_depth -= 1
             return [_stmt("barrier"), new]
         if isinstance(node, ast.Raise):
             return [ast.copy_location(ast.Raise(

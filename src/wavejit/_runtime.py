@@ -118,7 +118,7 @@ class Invocation:
     """One call of a jitted function: its deferred calls and their bookkeeping."""
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
-                 "deferred_count", "started", "_submit_task")
+                 "deferred_count", "started", "done", "_submit_task")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -133,6 +133,7 @@ class Invocation:
         self.owned: dict[int, Any] = {}
         self.deferred_count = 0
         self.started = _perf_counter()
+        self.done = False
 
     # -- resolution -------------------------------------------------------------------
 
@@ -519,6 +520,9 @@ class Invocation:
 
     def _finish(self) -> None:
         # Nothing may keep a Pending once the invocation is over.
+        if self.done:
+            return  # already finished: a finally block raised after `return`
+        self.done = True
         if self.dirty:
             for container in list(self.dirty.values()):
                 try:
