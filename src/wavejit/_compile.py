@@ -24,7 +24,9 @@ from ._rewrite import RewriteResult, Unsupported, rewrite
 __all__ = ["compile_function", "Unsupported"]
 
 
-def _source_def(fn: types.FunctionType) -> tuple[ast.FunctionDef, str, int]:
+def _source_def(
+    fn: types.FunctionType,
+) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, int]:
     # What inspect.getsourcelines does for a function, without its module search.
     filename = fn.__code__.co_filename
     first = fn.__code__.co_firstlineno
@@ -43,8 +45,6 @@ def _source_def(fn: types.FunctionType) -> tuple[ast.FunctionDef, str, int]:
     node = tree.body[0]
     if node.name != fn.__name__:
         raise Unsupported(f"its source defines {node.name!r}, not {fn.__name__!r}")
-    if isinstance(node, ast.AsyncFunctionDef):
-        raise Unsupported("async def functions run as plain coroutines for now")
     ast.increment_lineno(tree, first - 1)
     return node, filename, first
 
@@ -55,8 +55,6 @@ def compile_function(fn: types.FunctionType,
     code = fn.__code__
     if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
         raise Unsupported("generator functions are not rewritten")
-    if code.co_flags & inspect.CO_COROUTINE:
-        raise Unsupported("async def functions run as plain coroutines for now")
     node, filename, first = _source_def(fn)
     local_names = set(code.co_varnames) | set(code.co_cellvars)
     for sub in ast.walk(node):

@@ -25,6 +25,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from ._async_runtime import AsyncInvocation
 from ._compile import Unsupported, compile_function
 from ._executors import resolve_executor
 from ._hints import is_safe_type
@@ -55,12 +56,15 @@ class CompiledFunction:
         self.invocations = 0
         self.quiet_invocations = 0
         self.is_safe_type = is_safe_type
+        self.is_async = bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
 
-    def begin(self) -> Invocation:
+    def begin(self) -> Invocation | AsyncInvocation:
+        if self.is_async:
+            return AsyncInvocation(self)
         owner = self.owner
         return Invocation(self, resolve_executor(owner.executor, owner.max_workers))
 
-    def finished(self, inv: Invocation) -> None:
+    def finished(self, inv: Invocation | AsyncInvocation) -> None:
         self.invocations += 1
         if inv.deferred_count or any(site.promoted for site in self.sites):
             self.quiet_invocations = 0
@@ -97,7 +101,7 @@ class JitFunction:
         self._plain_reason: str | None = None
         self._fallback = False
         self._last_run: RunRecord | None = None
-        self._last_invocation: tuple[Invocation, float] | None = None
+        self._last_invocation: tuple[Invocation | AsyncInvocation, float] | None = None
         if not enabled:
             self._go_plain("disabled by jit(enabled=False)")
         elif os.environ.get("WAVEJIT_DISABLE", "").strip() not in ("", "0"):
@@ -147,7 +151,7 @@ class JitFunction:
         self._fallback = fallback
         self._impl = self._fn
 
-    def _record(self, inv: Invocation) -> None:
+    def _record(self, inv: Invocation | AsyncInvocation) -> None:
         # Built on demand: most invocations are never inspected.
         self._last_invocation = (inv, time.perf_counter())
         self._last_run = None

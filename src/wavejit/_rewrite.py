@@ -65,7 +65,7 @@ class SiteSpec:
 
 @dataclass
 class RewriteResult:
-    tree: ast.FunctionDef
+    tree: ast.FunctionDef | ast.AsyncFunctionDef
     sites: list[SiteSpec]
     may_pend: set[str]
     guarded_names: set[str] = field(default_factory=set)
@@ -97,6 +97,7 @@ def _captured_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
 
 
 def _check_supported(func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    is_async = isinstance(func, ast.AsyncFunctionDef)
     for stmt in func.body:
         for node in ast.walk(stmt):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
@@ -104,8 +105,8 @@ def _check_supported(func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
                 continue
             if isinstance(node, (ast.Yield, ast.YieldFrom)):
                 raise Unsupported("generator functions are not rewritten")
-            if isinstance(node, ast.Await):
-                raise Unsupported("await expressions are not rewritten yet")
+            if isinstance(node, ast.Await) and not is_async:  # pragma: no cover - a SyntaxError
+                raise Unsupported("await outside async def")
             if isinstance(node, (ast.AsyncFor, ast.AsyncWith)):
                 raise Unsupported("async for / async with are not rewritten yet")
             if isinstance(node, ast.Name) and node.id in _UNSUPPORTED_NAMES:
@@ -118,7 +119,8 @@ class _Rewriter:
     """One pass over a function body. Run until `may_pend` stops growing."""
 
     def __init__(self, local_names: set[str], captured: set[str], may_pend: set[str],
-                 guarded: set[str], first_lineno: int) -> None:
+                 guarded: set[str], first_lineno: int, is_async: bool = False) -> None:
+        self.is_async = is_async
         self.locals = local_names
         self.captured = captured
         self.may_pend = set(may_pend)
@@ -159,6 +161,9 @@ class _Rewriter:
     def may_pend_expr(self, node: ast.expr) -> bool:
         if isinstance(node, ast.Name):
             return node.id in self.may_pend
+        if isinstance(node, ast.Await):
+            return self.is_async and isinstance(node.value, ast.Call) and (
+                self.is_callable_candidate(node.value))
         if isinstance(node, ast.Call):
             return self.is_candidate(node) or any(
                 self.may_pend_expr(a) for a in node.args
@@ -193,6 +198,10 @@ class _Rewriter:
         return not (isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS)
 
     def is_candidate(self, node: ast.Call) -> bool:
+        """A plain call that may be deferred (to a thread). None in an async def."""
+        return not self.is_async and self.is_callable_candidate(node)
+
+    def is_callable_candidate(self, node: ast.Call) -> bool:
         func = node.func
         if isinstance(func, ast.Name):
             if func.id in _NOT_CANDIDATES and func.id not in self.locals:
@@ -211,6 +220,8 @@ class _Rewriter:
             return node
         if isinstance(node, ast.Call):
             return self.call(node, lazy)
+        if isinstance(node, ast.Await):
+            return self.await_(node, lazy)
         if isinstance(node, ast.NamedExpr):
             if not self.lazy_bindings:
                 return self.generic(node, strict=True)
@@ -353,6 +364,23 @@ class _Rewriter:
             return ast.copy_location(
                 _call("call", ast.Constant(index), new_func, *args, keywords=keywords), node)
         return ast.copy_location(_call("now", new_func, *args, keywords=keywords), node)
+
+    def await_(self, node: ast.Await, lazy: bool) -> ast.expr:
+        """``await f(...)``: lazily, a task started now and awaited at first use."""
+        call = node.value
+        if not (lazy and isinstance(call, ast.Call) and self.is_callable_candidate(call)):
+            return ast.copy_location(ast.Await(self.expr(call, False)), node)
+        args = [self.starred_strict(a) if isinstance(a, ast.Starred) else
+                self.expr(a, True) for a in call.args]
+        keywords = [ast.keyword(k.arg, self.expr(k.value, k.arg is not None))
+                    for k in call.keywords]
+        for a in [*call.args, *(k.value for k in call.keywords)]:
+            if isinstance(a, ast.Name):
+                self.guarded.add(a.id)
+        index = len(self.sites)
+        self.sites.append(SiteSpec(node.lineno, call))
+        return ast.copy_location(_call("acall", ast.Constant(index), self.expr(call.func, False),
+                                       *args, keywords=keywords), node)
 
     def starred_strict(self, node: ast.Starred) -> ast.Starred:
         return ast.copy_location(ast.Starred(self.expr(node.value, False), node.ctx), node)
@@ -578,9 +606,27 @@ def guard(body: list[ast.stmt], lineno: int, fail_method: str = "fail") -> list[
     return [fail, reraise]
 
 
-def rewrite(func: ast.FunctionDef, local_names: set[str],
+_WAITING_HOOKS = frozenset({"wait", "shallow", "mut", "now", "append", "extend", "insert",
+                            "setitem", "barrier", "ret", "fail", "fail_exit"})
+
+
+class _AwaitHooks(ast.NodeTransformer):
+    """In an ``async def``, the hooks that may wait are coroutines: await each one."""
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _WAITING_HOOKS and isinstance(
+            func.value, ast.Name
+        ) and func.value.id == INV:
+            return ast.copy_location(ast.Await(node), node)
+        return node
+
+
+def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
             first_lineno: int) -> RewriteResult:
     """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot."""
+    is_async = isinstance(func, ast.AsyncFunctionDef)
     _check_supported(func)
     captured = _captured_names(func)
     may_pend: set[str] = set()
@@ -588,7 +634,8 @@ def rewrite(func: ast.FunctionDef, local_names: set[str],
     for _ in range(20):
         # The rewriter builds new nodes and never mutates the input tree, so each
         # pass reads the original; only the last pass's output is kept.
-        rewriter = _Rewriter(local_names, captured, may_pend, guarded, first_lineno)
+        rewriter = _Rewriter(local_names, captured, may_pend, guarded, first_lineno,
+                             is_async)
         body = rewriter.body(func.body)
         if rewriter.may_pend == may_pend and rewriter.guarded == guarded:
             break
@@ -599,12 +646,15 @@ def rewrite(func: ast.FunctionDef, local_names: set[str],
                           ast.Call(ast.Name("_wj_begin", ast.Load()), [], []))
     body = guard([*body, ast.Return(_call("ret", ast.Constant(None)))], first_lineno,
                  fail_method="fail_exit")
-    new = ast.FunctionDef(
+    cls = ast.AsyncFunctionDef if is_async else ast.FunctionDef
+    new = cls(
         name=func.name, args=_strip_defaults(func.args), body=[prologue, *body],
         decorator_list=[], returns=None, type_comment=None,
     )
+    if is_async:
+        new = _AwaitHooks().visit(new)
     if hasattr(func, "type_params"):
-        new.type_params = []  # type: ignore[attr-defined,unused-ignore]
+        new.type_params = []  # type: ignore[attr-defined,union-attr,unused-ignore]
     ast.copy_location(new, func)
     return RewriteResult(new, rewriter.sites, may_pend, guarded)
 

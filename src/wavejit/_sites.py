@@ -102,7 +102,8 @@ class Site:
             self._label = f"{self.filename}:{self.lineno} {self._describe()}"
         return self._label
 
-    def decide(self, fn: Any) -> Decision:
+    def decide(self, fn: Any, awaited: bool = False) -> Decision:
+        """The decision for callee `fn` (``awaited``: an ``await fn(...)`` site)."""
         last = self._last
         if last is not None and last[0] is fn:
             decision = last[1]
@@ -110,7 +111,7 @@ class Site:
             key = callee_key(fn)
             decision = self._decisions.get(key)  # type: ignore[assignment]
             if decision is None:
-                decision = self._decide(fn, key)
+                decision = self._decide_awaited(fn) if awaited else self._decide(fn, key)
                 self._decisions[key] = decision
                 self.callee_names[key] = _name(fn)
             self._last = (fn, decision)
@@ -119,6 +120,13 @@ class Site:
         else:
             self.inline_calls += 1
         return decision
+
+    def _decide_awaited(self, fn: Any) -> Decision:
+        info = classify(fn)
+        if info.sequential or info.writes_globals:
+            return Decision(False, False, f"{info.reason}: stays in program order", info)
+        return Decision(True, False, "awaited call: started as a task, awaited at first "
+                        "use", info, has_effects(fn))
 
     def _decide(self, fn: Any, key: Any) -> Decision:
         info = classify(fn)

@@ -175,6 +175,21 @@ def write_report(bench: BenchResult, directory: Path) -> Path:
             f"![timeline]({picture.name})",
             "",
         ]
+    parts += [
+        "## Reading the numbers",
+        "",
+        "- The server runs in the benchmark's own process (a background thread): every "
+        "request costs Python CPU on both sides, under one GIL. At fan-out 100 and 1000 "
+        "that CPU, not the latency, sets every peer's wall time, so efficiency there "
+        "measures per-request overhead rather than scheduling.",
+        "- The asyncio peer uses `httpx.AsyncClient` / `openai.AsyncOpenAI`; httpx's async "
+        "pool is known to slow down with many concurrent connections (encode/httpx#3215).",
+        "- *wavejit first* is a freshly decorated function's first call: it includes "
+        "compiling and profiling. *wavejit warm* is the median of later calls.",
+        "- Thread-pool and Dask peers create their pool per call, sized to the fan-out, as "
+        "hand-written code usually does; each had one untimed warm-up call.",
+        "",
+    ]
     notes = [f"- `{s.name}`: {note}" for s in bench.scenarios for note in s.notes]
     if notes:
         parts += ["## Notes", "", *notes, ""]
