@@ -17,11 +17,13 @@ from ._executors import (
 from ._graph import Graph, Node, Results
 from ._hints import io, register_io, sequential
 from ._jit import JitFunction, jit
+from ._operator import Operator
 from ._report import CallRecord, Report, RunRecord
 
 __all__ = [
     "jit",
     "JitFunction",
+    "Operator",
     "io",
     "sequential",
     "register_io",

@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ._operator import Operator
+
 __all__ = [
     "CalleeInfo",
     "classify",
@@ -292,9 +294,17 @@ def _classify(fn: Any) -> CalleeInfo:
                           positional=scan.positional, varargs=scan.varargs,
                           self_offset=self_offset, safe_receiver=safe_receiver)
     scan = scan_function(function, type(receiver) if receiver is not None else None)
+    io_reason = scan.io_reason
+    if io_reason is None and isinstance(fn, Operator):
+        # Structural: an Operator is I/O-bound if one of its sub-operators is.
+        for sub in fn.sub_operators():
+            sub_info = classify(sub)
+            if sub_info.io:
+                io_reason = f"sub-operator {type(sub).__name__}: {sub_info.reason}"
+                break
     return CalleeInfo(
-        io=True if scan.io_reason else None,
-        reason=scan.io_reason or f"{_name(fn)}: no known I/O in its source",
+        io=True if io_reason else None,
+        reason=io_reason or f"{_name(fn)}: no known I/O in its source",
         writes_globals=scan.writes_globals,
         mutated=scan.mutated,
         positional=scan.positional,
@@ -415,7 +425,7 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
                 mark_root(func.value)
             callee = _resolve(func, fn, self_type, self_name)
             if io_reason is None:
-                io_reason = _io_reason(callee, func, fn, depth)
+                io_reason = _io_reason(callee, func, fn, depth, self_type)
             passed = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
             passed += [k.value for k in sub.keywords]
             for arg in passed:
@@ -479,10 +489,18 @@ def _resolve(func: ast.expr, fn: types.FunctionType, self_type: type | None,
             return None
         if isinstance(current, (staticmethod, classmethod)):
             current = current.__func__
+        if getattr(current, "__wavejit_jit__", False):
+            current = current.__wrapped__  # a jitted function: scan what it runs
     return current
 
 
-def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int) -> str | None:
+def _is_method_of(function: types.FunctionType, self_type: type | None) -> bool:
+    return self_type is not None and any(
+        vars(klass).get(function.__name__) is function for klass in self_type.__mro__)
+
+
+def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int,
+               self_type: type | None = None) -> str | None:
     if callee is None:
         return None
     if id(callee) in _IO_CALLABLE_IDS or getattr(callee, "__wavejit_io__", False):
@@ -492,7 +510,8 @@ def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int) 
         if not isinstance(callee, types.ModuleType):
             return f"calls {ast.unparse(func)} (I/O client package)"
     if isinstance(callee, types.FunctionType) and depth < SCAN_DEPTH:
-        inner = scan_function(callee, None, depth + 1)
+        inner = scan_function(callee, self_type if _is_method_of(callee, self_type) else None,
+                              depth + 1)
         if inner.io_reason:
             return f"calls {ast.unparse(func)}, which {inner.io_reason}"
     return None

@@ -29,6 +29,7 @@ from ._async_runtime import AsyncInvocation
 from ._compile import Unsupported, compile_function
 from ._executors import resolve_executor
 from ._hints import is_safe_type
+from ._operator import Operator
 from ._report import CallRecord, Report, RunRecord, SiteReport
 from ._runtime import Invocation
 from ._sites import Site
@@ -79,6 +80,8 @@ class CompiledFunction:
 
 class JitFunction:
     """A jitted function. Call it like the original; see `explain()` and `last_run`."""
+
+    __wavejit_jit__ = True  # lets the source scan see through to __wrapped__
 
     def __init__(self, fn: Callable[..., Any], *, strategy: str = "auto",
                  max_workers: int | None = None, executor: object = None,
@@ -198,6 +201,34 @@ class JitFunction:
         )
 
 
+def _jit_operator_class(cls: type[Operator], decorate: Callable[[Any], Any]) -> type[Operator]:
+    """Jit the class's forward, and each new instance's sub-operators (at __init__)."""
+    forward = cls.__dict__.get("forward")
+    if forward is not None and not isinstance(forward, JitFunction):
+        cls.forward = decorate(forward)  # type: ignore[method-assign]
+    original_init = cls.__init__
+
+    @functools.wraps(original_init)
+    def __init__(self: Operator, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        for sub in self.sub_operators():
+            _jit_operator_tree(sub, decorate)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
+
+
+def _jit_operator_tree(op: Operator, decorate: Callable[[Any], Any]) -> None:
+    """Jit `op`'s forward (on the instance) and, recursively, its sub-operators'."""
+    if "forward" not in vars(op) and not isinstance(
+        getattr(type(op), "forward", None), JitFunction
+    ):
+        jitted = decorate(type(op).forward)
+        op.forward = types.MethodType(jitted, op)  # type: ignore[method-assign]
+    for sub in op.sub_operators():
+        _jit_operator_tree(sub, decorate)
+
+
 @overload
 def jit(fn: F, /) -> F: ...
 @overload
@@ -215,6 +246,11 @@ def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = 
     ``enabled=False`` (or ``WAVEJIT_DISABLE=1``) runs the plain function.
     """
     def decorate(target: Any) -> Any:
+        if isinstance(target, type) and issubclass(target, Operator):
+            return _jit_operator_class(target, decorate)
+        if isinstance(target, Operator):
+            _jit_operator_tree(target, decorate)
+            return target
         if isinstance(target, staticmethod):
             return staticmethod(decorate(target.__func__))
         if isinstance(target, classmethod):
