@@ -201,3 +201,34 @@ def test_cli_bench_writes_json_and_report(
     for name in ("report.md", "speedup.png", "timeline.png", "results.json"):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert isinstance(BenchResult, type)
+
+
+def test_the_server_sustains_1000_concurrent_requests() -> None:
+    aiohttp = pytest.importorskip("aiohttp")
+    import asyncio
+
+    # A 3 s latency keeps early requests in flight while the last of the 1000 connect
+    # (about 2 s here); the peak assertion only asks for half of them at once.
+    model = LatencyModel(fetch=3.0, jitter=0.0)
+
+    async def burst(url: str) -> list[int]:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(i: int) -> int:
+                async with session.get(f"{url}/api/retrieve", params={"id": str(i)}) as r:
+                    await r.read()
+                    return int(r.status)
+
+            return list(await asyncio.gather(*(one(i) for i in range(1000))))
+
+    with BenchServer(model) as server:
+        statuses = asyncio.run(burst(server.base_url))
+        served = server.requests
+    assert statuses == [200] * 1000 and len(served) == 1000
+    events = sorted([(r.started, 1) for r in served] + [(r.finished, -1) for r in served])
+    busy = peak = 0
+    for _, step in events:
+        busy += step
+        peak = max(peak, busy)
+    assert peak >= 500, f"only {peak} requests were in flight at once"

@@ -214,7 +214,7 @@ def _jit_operator_class(cls: type[Operator], decorate: Callable[[Any], Any]) -> 
         for sub in self.sub_operators():
             _jit_operator_tree(sub, decorate)
 
-    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls.__init__ = __init__  # type: ignore[method-assign,assignment]
     return cls
 
 

@@ -2,13 +2,16 @@
 
 For each scenario, in this order:
 
-1. **plain** runs first; its result is the reference, and the server's record of its
+1. **plain** runs once; its result is the reference, and the server's record of its
    requests gives the latencies the scenario's ideal (critical path) is computed from.
-2. **threadpool**, **asyncio**, **dask**: one untimed warm-up call, then ``repeat``
-   timed calls (their connection pools are warm, as wavejit's warm calls are).
-3. **wavejit first**: the first call of a freshly decorated function; then **wavejit
-   warm**: ``repeat`` more calls. The timeline is taken from the last warm call: the JIT's
-   record of its deferred calls (``fn.last_run``, if any) and the server's request log.
+2. **threadpool**, **asyncio**, **dask**: one untimed warm-up call each (their
+   connection pools then are as warm as wavejit's are for its warm calls); then
+   **wavejit first**: the first call of a freshly decorated function.
+3. ``repeat`` rounds, each timing plain, the hand-written peers and **wavejit warm**
+   once, interleaved so that changes in the machine's load hit every peer alike. A
+   peer's wall time is the median of its samples. The timeline is taken from the last
+   warm call: the JIT's record of its deferred calls (``fn.last_run``, if any) and the
+   server's request log.
 
 Every result is compared with plain's; a difference raises `ResultMismatch`. Against a
 real provider (non-deterministic answers) only the result's shape is compared.
@@ -16,6 +19,7 @@ real provider (non-deterministic answers) only the result's shape is compared.
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -122,36 +126,20 @@ def run_scenario(
     say = log if log is not None else (lambda message: None)
     decorate = jit if jit is not None else resolve_jit()[0]
     exact = not (scenario.uses_llm and clients.real_provider)
+    repeat = max(1, repeat) * scenario.repeat_factor
     args = scenario.args(clients)
     out = ScenarioResult(scenario.name, scenario.title, scenario.fan_out)
     if not exact:
         out.notes.append("real provider: results compared by shape only")
 
-    # 1. plain: the reference result and the server latencies of its requests.
+    # 1. plain once: the reference result, and the server latencies of its requests.
     say(f"{scenario.name}: plain")
     mark = server.mark()
     wall, reference = _timed(lambda: scenario.plain(*args))
     latencies = [r.latency for r in server.requests_since(mark)]
     out.samples[PLAIN] = [wall]
-    plain_repeat = min(repeat, scenario.plain_repeat or repeat)
-    for _ in range(plain_repeat - 1):
-        wall, result = _timed(lambda: scenario.plain(*args))
-        _check(scenario, PLAIN, result, reference, exact=exact)
-        out.samples[PLAIN].append(wall)
-    if scenario.uses_llm and clients.real_provider:
-        out.ideal = None
-        out.notes.append("ideal unknown: the provider does not report its latencies")
-    else:
-        out.ideal = scenario.ideal(latencies, min(out.samples[PLAIN]))
-    if latencies and scenario.fan_out:
-        outside = (min(out.samples[PLAIN]) - sum(latencies)) / len(latencies)
-        out.notes.append(
-            f"plain spends {outside * 1e3:.1f} ms per request outside the server's latency "
-            "(client and server Python, in this process); under the GIL that CPU time "
-            "bounds every peer at large fan-out"
-        )
 
-    # 2. the hand-written peers.
+    # 2. untimed warm-ups of the hand-written peers, then wavejit's first call.
     peers: list[tuple[str, Callable[[], Any]]] = []
     if scenario.threadpool is not None:
         pool_fn = scenario.threadpool
@@ -163,33 +151,52 @@ def run_scenario(
         dask_fn = scenario.dask
         peers.append((DASK, lambda: dask_fn(*args)))
     for name, call in peers:
-        say(f"{scenario.name}: {name}")
-        if warmup:
-            _check(scenario, name, call(), reference, exact=exact)  # untimed
         out.samples[name] = []
-        for _ in range(repeat):
-            wall, result = _timed(call)
-            _check(scenario, name, result, reference, exact=exact)
-            out.samples[name].append(wall)
-
-    # 3. wavejit: a freshly decorated function's first call, then warm calls.
-    say(f"{scenario.name}: wavejit")
+        if warmup:
+            say(f"{scenario.name}: {name} (warm-up)")
+            _check(scenario, name, call(), reference, exact=exact)
+    say(f"{scenario.name}: wavejit first call")
     jitted = decorate(scenario.plain)
     wall, result = _timed(lambda: jitted(*args))
     _check(scenario, JIT_FIRST, result, reference, exact=exact)
     out.samples[JIT_FIRST] = [wall]
     out.samples[JIT_WARM] = []
-    mark, origin = server.mark(), time.perf_counter()
-    for _ in range(max(1, repeat)):
-        mark = server.mark()
-        origin = time.perf_counter()
-        wall, result = _timed(lambda: jitted(*args))
-        _check(scenario, JIT_WARM, result, reference, exact=exact)
-        out.samples[JIT_WARM].append(wall)
+
+    # 3. rounds, each timing every peer once: drift in the machine's load then affects
+    # all peers alike instead of whichever happened to run during it.
+    origin = time.perf_counter()
+
+    def warm_jit() -> Any:
+        nonlocal mark, origin
+        mark, origin = server.mark(), time.perf_counter()
+        return jitted(*args)
+
+    plain_repeat = min(repeat, scenario.plain_repeat or repeat)
+    for round_ in range(repeat):
+        say(f"{scenario.name}: round {round_ + 1} of {repeat}")
+        timed = list(peers) + [(JIT_WARM, warm_jit)]
+        if round_ < plain_repeat - 1:
+            timed.insert(0, (PLAIN, lambda: scenario.plain(*args)))
+        for name, call in timed:
+            wall, result = _timed(call)
+            _check(scenario, name, result, reference, exact=exact)
+            out.samples[name].append(wall)
     out.timeline = _timeline_from_jit(jitted, origin)
     out.server_timeline = [
         Span(r.label, r.arrived - origin, r.finished - origin) for r in server.requests_since(mark)
     ]
+
+    if scenario.uses_llm and clients.real_provider:
+        out.notes.append("ideal unknown: the provider does not report its latencies")
+    else:
+        out.ideal = scenario.ideal(latencies, statistics.median(out.samples[PLAIN]))
+    if latencies and scenario.fan_out:
+        outside = (min(out.samples[PLAIN]) - sum(latencies)) / len(latencies)
+        out.notes.append(
+            f"plain spends {outside * 1e3:.1f} ms per request outside the server's latency "
+            "(client and server Python, in this process); under the GIL that CPU time "
+            "bounds every peer at large fan-out"
+        )
     return out
 
 

@@ -4,7 +4,8 @@ A `Scenario` binds one plain function from `wavejit.bench.workloads` to the clie
 a run, to the peers from `wavejit.bench.peers` that apply to it (None where a peer has
 nothing to offer, e.g. a thread pool for a dependent chain), and to its *ideal*: the
 wall time of the critical path, computed from the latencies the server applied to the
-plain run's requests (in arrival order, which for the plain run is program order).
+plain run's requests (in arrival order, which for the plain run is program order),
+and plain's median wall time.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class Scenario:
     fan_out: int | None = None
     # Plain sequential at fan-out 1000 takes tens of seconds: time it this many times.
     plain_repeat: int | None = None
+    # Cheap scenarios whose differences are small get this many times more samples.
+    repeat_factor: int = 1
 
 
 # -- ideals ---------------------------------------------------------------------------------
@@ -186,6 +189,7 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             plain=workloads.text_stats,
             args=lambda c: (texts,),
             ideal=_no_io,
+            repeat_factor=5,
         ),
         Scenario(
             name="chain",
