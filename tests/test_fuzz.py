@@ -136,13 +136,22 @@ def check_program(program: Program, directory: Path) -> None:
             note(f"jit fell back to plain: {report.reason}")
 
 
+_first_failure: list[str] = []
+
+
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(program=programs())
 def test_jit_matches_plain(program: Program, module_dir: Path) -> None:
     note(f"inputs={program.inputs!r}\n{program.generated}")
-    check_program(program, module_dir)
+    try:
+        check_program(program, module_dir)
+    except Mismatch as exc:
+        if not _first_failure:  # shown even if shrinking is cut short by the timeout
+            _first_failure.append(str(exc))
+            print(f"first (unshrunk) mismatch found:\n{exc}", file=sys.stderr)
+        raise
 
 
 def test_generator_covers_the_catalogue() -> None:
