@@ -2,7 +2,8 @@
 
 ``httpx``'s default pool allows 100 connections (and the ``openai`` SDK's 1000, with
 100 kept alive), so a fan-out of 1000 would queue inside the client, not at the
-server. Every client here gets one explicit, generous `LIMITS`.
+server. Every client here gets one explicit, generous `LIMITS`, and the server keeps
+idle connections open at least as long.
 
 The async clients belong to one event loop, kept for the whole run (`Clients.run`), so
 the asyncio peer reuses its connections across calls the way the thread peers do.
@@ -25,7 +26,10 @@ __all__ = ["Clients", "open_clients", "LIMITS", "EMBEDDED_MODELS"]
 
 T = TypeVar("T")
 
-LIMITS = httpx.Limits(max_connections=2048, max_keepalive_connections=2048)
+# httpx closes connections idle for 5 s by default; between two calls of one peer the
+# other peers run for longer than that at fan-out 1000, and reopening 1000 connections
+# would be timed as if it were the peer's own cost.
+LIMITS = httpx.Limits(max_connections=2048, max_keepalive_connections=2048, keepalive_expiry=300.0)
 TIMEOUT = httpx.Timeout(120.0)
 EMBEDDED_MODELS = ("atlas", "borealis", "cirrus", "dorado", "eridanus")
 
@@ -40,6 +44,7 @@ def _sdk_limits() -> Any:
     return importlib.import_module(library).Limits(
         max_connections=LIMITS.max_connections,
         max_keepalive_connections=LIMITS.max_keepalive_connections,
+        keepalive_expiry=LIMITS.keepalive_expiry,
     )
 
 

@@ -131,7 +131,9 @@ class BenchServer:
         app.router.add_get("/api/weather", self._weather)
         app.router.add_post("/api/combine", self._combine)
         app.router.add_get("/healthz", self._health)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=600.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0, backlog=_BACKLOG)
         await site.start()
