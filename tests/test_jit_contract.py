@@ -280,7 +280,8 @@ def test_explain_reports_sites_and_evidence() -> None:
     jitted("x")
     text = str(jitted.explain())
     assert "status: rewritten" in text
-    assert "slow: deferred - calls time.sleep (known I/O)" in text
+    assert "slow: deferred - calls time.sleep (known I/O); confirmed, measured I/O-bound" in text
+    assert "strategy: io_aware" in text
     assert "test_jit_contract.py" in text
     run = jitted.last_run
     assert run is not None and len(run.calls) == 3

@@ -31,7 +31,7 @@ import time
 import types
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._operator import Operator
@@ -200,7 +200,7 @@ class CalleeInfo:
     positional: tuple[str, ...] = ()
     varargs: str | None = None
     self_offset: int = 0
-    evidence: list[str] = field(default_factory=list)
+    declared: bool = False  # @wavejit.io: never demoted by measurements
 
     def mutates_arg(self, position: int, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> bool:
@@ -290,7 +290,7 @@ def _classify(fn: Any) -> CalleeInfo:
         self_offset = 1
     if getattr(function, "__wavejit_io__", False) or getattr(fn, "__wavejit_io__", False):
         scan = scan_function(function, type(receiver) if receiver is not None else None)
-        return CalleeInfo(True, "declared @wavejit.io", mutated=scan.mutated,
+        return CalleeInfo(True, "declared @wavejit.io", declared=True, mutated=scan.mutated,
                           positional=scan.positional, varargs=scan.varargs,
                           self_offset=self_offset, safe_receiver=safe_receiver)
     scan = scan_function(function, type(receiver) if receiver is not None else None)

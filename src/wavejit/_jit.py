@@ -16,6 +16,7 @@ its evidence; ``last_run`` is a `RunRecord` of the last invocation's deferred ca
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
 import os
@@ -28,11 +29,13 @@ from typing import Any, TypeVar, overload
 from ._async_runtime import AsyncInvocation
 from ._compile import Unsupported, compile_function
 from ._executors import resolve_executor
-from ._hints import is_safe_type
+from ._hints import classify, is_safe_type
 from ._operator import Operator
 from ._report import CallRecord, Report, RunRecord, SiteReport
+from ._rewrite import SiteSpec
 from ._runtime import Invocation
 from ._sites import Site
+from ._strategies import STRATEGIES, FunctionFeatures, SiteFeatures, select
 
 __all__ = ["jit", "JitFunction", "PLAIN_AFTER"]
 
@@ -41,7 +44,73 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Invocations that defer nothing before a function is run as plain code from then on.
 PLAIN_AFTER = 2
 
-STRATEGIES = ("auto", "io_aware")
+STRATEGY_NAMES = ("auto", *STRATEGIES)
+
+
+def _features(fn: types.FunctionType, specs: list[SiteSpec]) -> FunctionFeatures:
+    """The function's features for the auto rule: from its AST and static analysis."""
+    static_io = 0
+    for spec in specs:
+        callee = _static_callee(spec.node.func, fn)
+        if callee is not None and classify(callee).io:
+            static_io += 1
+    return FunctionFeatures(
+        sites=len(specs),
+        static_io_sites=static_io,
+        loop_sites=sum(spec.in_loop for spec in specs),
+        fan_out_sites=sum(spec.fan_out for spec in specs),
+        operator=_is_operator_method(fn),
+    )
+
+
+def _static_callee(func: ast.expr, fn: types.FunctionType) -> Any:
+    """The object a callee expression names via module globals, if it is that simple."""
+    chain: list[str] = []
+    while isinstance(func, ast.Attribute):
+        chain.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name) or func.id in fn.__code__.co_varnames:
+        return None
+    current = fn.__globals__.get(func.id)
+    if func.id in fn.__code__.co_freevars and fn.__closure__ is not None:
+        try:
+            current = fn.__closure__[fn.__code__.co_freevars.index(func.id)].cell_contents
+        except ValueError:  # an empty cell
+            return None
+    for attr in reversed(chain):
+        if not isinstance(current, (types.ModuleType, type)):
+            return current if current is not None and attr else None
+        current = getattr(current, attr, None)
+    return current
+
+
+def _call_records(spawned: list[Any]) -> list[CallRecord]:
+    """The deferred calls, with dependencies through tuple gathers resolved."""
+    index = {id(p): i for i, p in enumerate(p for p in spawned if p.site is not None)}
+    by_id = {id(p): p for p in spawned}
+
+    def deps_of(p: Any) -> set[int]:
+        out: set[int] = set()
+        for d in p.deps:
+            if id(d) in index:
+                out.add(index[id(d)])
+            elif id(d) in by_id:
+                out |= deps_of(d)  # a gather: what it waited for
+        return out
+
+    return [CallRecord(p.name, p.site.label, p.started, p.finished, p.thread,
+                       p.cancelled(), p._exception is not None, tuple(sorted(deps_of(p))))
+            for p in spawned if p.site is not None]
+
+
+def _is_operator_method(fn: types.FunctionType) -> bool:
+    owner: Any = fn.__globals__
+    parts = fn.__qualname__.split(".")[:-1]
+    if not parts or "<locals>" in parts:
+        return fn.__name__ == "forward" and bool(parts)
+    for part in parts:
+        owner = owner.get(part) if isinstance(owner, dict) else getattr(owner, part, None)
+    return isinstance(owner, type) and issubclass(owner, Operator)
 
 
 class CompiledFunction:
@@ -53,6 +122,15 @@ class CompiledFunction:
         filename = os.path.basename(fn.__code__.co_filename)
         self.sites = [Site(i, filename, spec.lineno, spec.describe)
                       for i, spec in enumerate(result.sites)]
+        self.features = _features(fn, result.sites)
+        if owner.strategy == "auto":
+            self.strategy, self.strategy_reason = select(self.features)
+        else:
+            self.strategy = STRATEGIES[owner.strategy]
+            self.strategy_reason = "chosen by jit(strategy=...)"
+        for site, spec in zip(self.sites, result.sites):
+            site.strategy = self.strategy
+            site.features = SiteFeatures(in_loop=spec.in_loop, fan_out=spec.fan_out)
         self.compile_seconds = 0.0
         self.invocations = 0
         self.quiet_invocations = 0
@@ -86,9 +164,9 @@ class JitFunction:
     def __init__(self, fn: Callable[..., Any], *, strategy: str = "auto",
                  max_workers: int | None = None, executor: object = None,
                  enabled: bool = True) -> None:
-        if strategy not in STRATEGIES:
-            raise ValueError(
-                f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if strategy not in STRATEGY_NAMES:
+            raise ValueError(f"unknown strategy {strategy!r}: choose one of "
+                             f"{', '.join(STRATEGY_NAMES)}")
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         resolve_executor(executor, None)  # validate now, with a clear error
@@ -164,9 +242,7 @@ class JitFunction:
         """The deferred calls of the last invocation that deferred any."""
         if self._last_run is None and self._last_invocation is not None:
             inv, finished = self._last_invocation
-            calls = [CallRecord(p.name, p.site.label, p.started, p.finished, p.thread,
-                                p.cancelled(), p._exception is not None)
-                     for p in inv.spawned if p.site is not None]
+            calls = _call_records(inv.spawned)
             self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
                                        finished, calls)
         return self._last_run
@@ -188,9 +264,17 @@ class JitFunction:
             status = "plain"
         else:
             status = "rewritten"
+        if compiled is not None:
+            strategy = compiled.strategy.name
+            strategy_reason = compiled.strategy_reason
+            features = compiled.features.describe()
+        else:
+            strategy, strategy_reason, features = self.strategy, None, None
         return Report(
             function=getattr(self._fn, "__qualname__", repr(self._fn)),
-            strategy=self.strategy,
+            strategy=strategy,
+            strategy_reason=strategy_reason,
+            features=features,
             status=status,
             reason=self._plain_reason,
             fallback=self._fallback,

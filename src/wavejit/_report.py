@@ -6,6 +6,7 @@ Chrome / Perfetto trace JSON). No behaviour here.
 
 from __future__ import annotations
 
+import graphlib
 import json
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ class CallRecord:
     thread: str
     cancelled: bool = False
     failed: bool = False
+    deps: tuple[int, ...] = ()  # indices of the calls it waited for
 
     @property
     def seconds(self) -> float:
@@ -45,6 +47,37 @@ class RunRecord:
     @property
     def sum_of_calls(self) -> float:
         return sum(c.seconds for c in self.calls)
+
+    def waves(self) -> list[list[int]]:
+        """Call indices by topological level of their dependencies (graphlib)."""
+        sorter = graphlib.TopologicalSorter({i: c.deps for i, c in enumerate(self.calls)})
+        sorter.prepare()
+        waves = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            waves.append(ready)
+            sorter.done(*ready)
+        return waves
+
+    def critical_path(self) -> tuple[float, list[CallRecord]]:
+        """The longest chain of dependent calls, by measured duration."""
+        best: dict[int, tuple[float, list[int]]] = {}
+        for wave in self.waves():
+            for i in wave:
+                call = self.calls[i]
+                before = max((best[d] for d in call.deps), default=(0.0, []),
+                             key=lambda entry: entry[0])
+                best[i] = (before[0] + call.seconds, [*before[1], i])
+        if not best:
+            return 0.0, []
+        length, path = max(best.values(), key=lambda entry: entry[0])
+        return length, [self.calls[i] for i in path]
+
+    @property
+    def predicted_speedup(self) -> float:
+        """Sum of the calls' durations over the critical path: the best overlap allows."""
+        length, _ = self.critical_path()
+        return self.sum_of_calls / length if length > 0 else 1.0
 
     @property
     def achieved_speedup(self) -> float:
@@ -98,6 +131,8 @@ class Report:
 
     function: str
     strategy: str
+    strategy_reason: str | None
+    features: str | None
     status: str  # "rewritten", "plain", or "not compiled yet..."
     reason: str | None
     fallback: bool
@@ -111,8 +146,11 @@ class Report:
         return [s for s in self.sites if any(v[1] for v in s.verdicts)]
 
     def __str__(self) -> str:
-        lines = [f"wavejit.jit {self.function}  (strategy: {self.strategy})",
-                 f"  status: {self.status}"]
+        lines = [f"wavejit.jit {self.function}", f"  status: {self.status}",
+                 f"  strategy: {self.strategy}"
+                 + (f" - {self.strategy_reason}" if self.strategy_reason else "")]
+        if self.features:
+            lines.append(f"  features: {self.features}")
         if self.reason:
             kind = "fallback" if self.fallback else "reason"
             lines.append(f"  {kind}: {self.reason}")
@@ -129,4 +167,6 @@ class Report:
                 lines.append(f"      {callee}: {verdict} - {reason}")
         if self.last_run is not None:
             lines.append(f"  last run: {self.last_run}")
+            lines.append(f"  predicted speedup (sum of calls / critical path): "
+                         f"x{self.last_run.predicted_speedup:.2f}")
         return "\n".join(lines)

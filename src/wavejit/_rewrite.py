@@ -54,6 +54,8 @@ class Unsupported(Exception):
 class SiteSpec:
     lineno: int
     node: ast.Call
+    in_loop: bool = False
+    fan_out: bool = False  # its callee or an argument is a loop variable
 
     @property
     def text(self) -> str:
@@ -131,7 +133,7 @@ class _Rewriter:
         self.finally_depth = 0  # inside finally blocks: may run after `return`
         self.loop_depth_in_guard: list[int] = []
         self.loop_depth = 0
-        self.counter = 0
+        self.loop_vars: list[set[str]] = []  # targets of the enclosing loops / comprehensions
 
     # -- names -------------------------------------------------------------------------
 
@@ -214,6 +216,15 @@ class _Rewriter:
 
     def expr(self, node: ast.expr, lazy: bool) -> ast.expr:
         """Rewrite `node`; if not `lazy`, its value is guaranteed not to be a Pending."""
+        if isinstance(node, (ast.ListComp, ast.DictComp, ast.SetComp)):
+            self.loop_vars.append(set().union(*(_names_in(g.target) for g in node.generators)))
+            try:
+                return self._expr(node, lazy)
+            finally:
+                self.loop_vars.pop()
+        return self._expr(node, lazy)
+
+    def _expr(self, node: ast.expr, lazy: bool) -> ast.expr:
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load) and not lazy and self.needs_wait(node.id):
                 return ast.copy_location(_call("wait", node), node)
@@ -359,8 +370,7 @@ class _Rewriter:
                 root = root.value
             if isinstance(root, ast.Name) and root is not func:
                 self.guarded.add(root.id)  # the receiver of a method call
-            index = len(self.sites)
-            self.sites.append(SiteSpec(node.lineno, node))
+            index = self.add_site(node, node.lineno)
             return ast.copy_location(
                 _call("call", ast.Constant(index), new_func, *args, keywords=keywords), node)
         return ast.copy_location(_call("now", new_func, *args, keywords=keywords), node)
@@ -377,10 +387,18 @@ class _Rewriter:
         for a in [*call.args, *(k.value for k in call.keywords)]:
             if isinstance(a, ast.Name):
                 self.guarded.add(a.id)
-        index = len(self.sites)
-        self.sites.append(SiteSpec(node.lineno, call))
+        index = self.add_site(call, node.lineno)
         return ast.copy_location(_call("acall", ast.Constant(index), self.expr(call.func, False),
                                        *args, keywords=keywords), node)
+
+    def add_site(self, call: ast.Call, lineno: int) -> int:
+        """Register a candidate site, with its shape for the strategies."""
+        loop_names = set().union(*self.loop_vars) if self.loop_vars else set()
+        used = {n.id for part in [call.func, *call.args, *(k.value for k in call.keywords)]
+                for n in ast.walk(part) if isinstance(n, ast.Name)}
+        self.sites.append(SiteSpec(lineno, call, in_loop=bool(self.loop_vars),
+                                   fan_out=bool(used & loop_names)))
+        return len(self.sites) - 1
 
     def starred_strict(self, node: ast.Starred) -> ast.Starred:
         return ast.copy_location(ast.Starred(self.expr(node.value, False), node.ctx), node)
@@ -448,7 +466,9 @@ class _Rewriter:
                 it = self.expr(node.iter, False)
             target = self.target(node.target)
             self.loop_depth += 1
+            self.loop_vars.append(_names_in(node.target))
             body = self.body(node.body)
+            self.loop_vars.pop()
             self.loop_depth -= 1
             orelse = self.body(node.orelse)
             return [ast.copy_location(ast.For(target=target, iter=it, body=body,
@@ -571,6 +591,10 @@ class _Rewriter:
         if isinstance(node, ast.Starred):
             return ast.Starred(self.target(node.value), node.ctx)
         return node
+
+
+def _names_in(target: ast.expr) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
 
 
 def _short(text: str) -> str:

@@ -41,6 +41,7 @@ from typing import Any
 
 from ._errors import add_note
 from ._executors import _FINISHED, Task
+from ._hints import callee_key
 from ._sites import has_effects
 
 __all__ = ["Pending", "Invocation", "is_shareable"]
@@ -84,7 +85,8 @@ def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ..
     if inv.has_pending_args(args, kwargs):
         args = tuple(inv.resolve(a) for a in args)
         kwargs = {k: inv.resolve(v) for k, v in kwargs.items()}
-    cpu0 = _thread_time()
+    wall0, cpu0 = _perf_counter(), _thread_time()
+    pending.started = wall0  # the call itself, after its dependencies
     try:
         return fn(*args, **kwargs)
     except BaseException as exc:
@@ -93,6 +95,8 @@ def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ..
         raise
     finally:
         pending.cpu = _thread_time() - cpu0
+        if pending.site is not None:
+            pending.site.observe(fn, _perf_counter() - wall0, pending.cpu)
 
 
 def _make_tuple(*items: Any) -> tuple[Any, ...]:
@@ -529,9 +533,35 @@ class Invocation:
                     self.resolve(container)
                 except BaseException:  # noqa: BLE001 - already raised or superseded
                     pass
+        if self.deferred_count:
+            _observe_spans(self.spawned)
         self.code.finished(self)
+
 
     def _release_settled(self) -> None:
         # Every call spawned so far has finished: nothing holds borrowed objects now.
         if self.borrowed:
             self.borrowed.clear()
+
+
+def _observe_spans(spawned: list[Pending]) -> None:
+    """Per site and callee: total CPU time of its deferred calls over the span they took.
+
+    Concurrent CPU-bound calls take turns on the GIL, so each one's wall time looks
+    mostly idle; together, though, their CPU time fills their span. That density,
+    not per-call ratios, tells a mis-hinted CPU-bound callee from an I/O-bound one.
+    """
+    spans: dict[tuple[Any, Any], list[float]] = {}
+    for p in spawned:
+        if p.site is None or not p.finished or p._exception is not None:
+            continue
+        key = (p.site, callee_key(p.args[1]))
+        entry = spans.get(key)
+        if entry is None:
+            spans[key] = [p.started, p.finished, p.cpu]
+        else:
+            entry[0] = min(entry[0], p.started)
+            entry[1] = max(entry[1], p.finished)
+            entry[2] += p.cpu
+    for (site, key), (start, end, cpu) in spans.items():
+        site.observe_span(key, end - start, cpu)

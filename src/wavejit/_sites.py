@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._hints import _MUTATING_METHODS, CalleeInfo, callee_key, classify
+from ._strategies import PROFILE_CALLS, STRATEGIES, SiteFeatures, Strategy
 
 __all__ = ["Site", "Decision", "IO_WALL_FLOOR_S", "IO_CPU_FRACTION", "PROFILE_CALLS"]
 
@@ -25,8 +26,6 @@ __all__ = ["Site", "Decision", "IO_WALL_FLOOR_S", "IO_CPU_FRACTION", "PROFILE_CA
 IO_WALL_FLOOR_S = 0.002
 # ...of which the calling thread spent at most this fraction on the CPU.
 IO_CPU_FRACTION = 0.5
-# Calls measured per (site, callee) before the verdict is final.
-PROFILE_CALLS = 3
 
 _BUILTIN_TYPES = (str, bytes, list, dict, set, frozenset, tuple, int, float, complex,
                   bool, bytearray)
@@ -62,16 +61,28 @@ class Decision:
 
 @dataclass
 class Measurement:
+    """Timings of one callee at one site: per call, and per invocation's span."""
+
     calls: int = 0
     wall: float = 0.0
     cpu: float = 0.0
+    cpu_dense_spans: int = 0  # invocations whose deferred calls were mostly CPU
 
     @property
     def io_bound(self) -> bool:
-        if not self.calls:
+        if not self.calls or self.cpu_dense_spans:
             return False
         wall = self.wall / self.calls
         return wall >= IO_WALL_FLOOR_S and self.cpu <= IO_CPU_FRACTION * self.wall
+
+    def describe(self) -> str:
+        if self.cpu_dense_spans:
+            return (f"measured CPU-bound: its concurrent calls kept a CPU busy "
+                    f"({1000 * self.cpu / self.calls:.1f} ms CPU per call)")
+        verdict = "I/O-bound" if self.io_bound else "not I/O-bound"
+        return (f"measured {verdict}: wall {1000 * self.wall / self.calls:.1f} ms, "
+                f"CPU {1000 * self.cpu / self.calls:.1f} ms per call over {self.calls} "
+                "call(s)")
 
 
 class Site:
@@ -87,10 +98,14 @@ class Site:
         self._decisions: dict[Any, Decision] = {}
         self._last: tuple[Any, Decision] | None = None
         self.measured: dict[Any, Measurement] = {}
+        self._stale: set[Any] = set()
         self.callee_names: dict[Any, str] = {}
         self.deferred_calls = 0
         self.inline_calls = 0
         self._lock = threading.Lock()
+        self.strategy: Strategy = STRATEGIES["io_aware"]
+        self.features = SiteFeatures()
+        self.invocations = 0
 
     def __repr__(self) -> str:
         return f"<Site {self.label}>"
@@ -110,7 +125,8 @@ class Site:
         else:
             key = callee_key(fn)
             decision = self._decisions.get(key)  # type: ignore[assignment]
-            if decision is None:
+            if decision is None or key in self._stale:
+                self._stale.discard(key)
                 decision = self._decide_awaited(fn) if awaited else self._decide(fn, key)
                 self._decisions[key] = decision
                 self.callee_names[key] = _name(fn)
@@ -136,36 +152,60 @@ class Site:
         if info.writes_globals:
             return Decision(False, False, f"{info.reason}; writes module globals, so it "
                             "stays in program order", info, effects)
-        measured = self.measured.get(key)
-        if info.io is True:
-            return Decision(True, False, info.reason, info, effects)
-        if measured is not None and measured.calls >= 1 and measured.io_bound:
-            return Decision(True, False, _measured_reason(measured), info, effects)
         if _is_builtin_glue(fn):
             return Decision(False, False, "builtin: never I/O", info, effects)
-        done = measured is not None and measured.calls >= PROFILE_CALLS
-        reason = _measured_reason(measured) if done and measured else info.reason
-        return Decision(False, not done, reason, info, effects)
+        verdict = self.strategy.verdict(info, self.measured.get(key), self.features,
+                                        self.invocations)
+        return Decision(verdict.defer, verdict.profile, verdict.reason, info, effects)
 
     def observe(self, fn: Any, wall: float, cpu: float) -> None:
-        """Record one inline call's timings; promote the callee if it looks I/O-bound."""
+        """Record one call's timings (inline or deferred); re-judge at milestones.
+
+        The verdict is recomputed after the first measurement (an unknown callee
+        that blocks is promoted at once) and after `PROFILE_CALLS` (confirmation, or
+        demotion of a hinted callee that turned out CPU-bound). Later calls are not
+        measured.
+        """
         key = callee_key(fn)
         with self._lock:
             m = self.measured.setdefault(key, Measurement())
+            if m.calls >= PROFILE_CALLS:
+                return
             m.calls += 1
             m.wall += wall
             m.cpu += cpu
-            if m.io_bound or m.calls >= PROFILE_CALLS:
-                self._decisions.pop(key, None)
+            if m.calls == 1 or m.calls == PROFILE_CALLS:
+                self._stale.add(key)  # re-judged at the next call (and by explain())
+                self._last = None
+
+    def observe_span(self, key: Any, span: float, cpu: float) -> None:
+        """One invocation's deferred calls to `key`: their CPU time over their span."""
+        if span < IO_WALL_FLOOR_S or cpu <= IO_CPU_FRACTION * span:
+            return
+        with self._lock:
+            m = self.measured.setdefault(key, Measurement())
+            if not m.cpu_dense_spans:
+                m.cpu_dense_spans += 1
+                m.calls = max(m.calls, PROFILE_CALLS)  # the verdict is final
+                self._stale.add(key)
                 self._last = None
 
     @property
     def promoted(self) -> bool:
+        """Deferred although not statically known I/O (measured, or speculative)."""
         return any(d.defer and not d.info.io for d in self._decisions.values())
 
     def decisions(self) -> list[tuple[str, Decision, Measurement | None]]:
-        return [(self.callee_names.get(k, "?"), d, self.measured.get(k))
-                for k, d in list(self._decisions.items())]
+        """Per callee: its name, the current verdict, and its measurements."""
+        out = []
+        for key, decision in list(self._decisions.items()):
+            if key in self._stale and decision.reason != "builtin: never I/O":
+                verdict = self.strategy.verdict(decision.info, self.measured.get(key),
+                                                self.features, self.invocations)
+                decision = Decision(verdict.defer, verdict.profile, verdict.reason,
+                                    decision.info, decision.effects)
+            out.append((self.callee_names.get(key, "?"), decision, self.measured.get(key)))
+        return out
 
 
 _effects_cache: dict[Any, bool] = {}
@@ -202,12 +242,6 @@ def _has_effects(fn: Any) -> bool:
     if info.io is True and not info.writes_globals and info.mutated == frozenset():
         return False  # registered I/O: its effects are its own, not on our objects
     return info.writes_globals or info.mutated is None or bool(info.mutated)
-
-
-def _measured_reason(m: Measurement) -> str:
-    verdict = "I/O-bound" if m.io_bound else "not I/O-bound"
-    return (f"measured {verdict}: wall {1000 * m.wall / m.calls:.1f} ms, "
-            f"CPU {1000 * m.cpu / m.calls:.1f} ms per call over {m.calls} call(s)")
 
 
 def _is_builtin_glue(fn: Any) -> bool:

@@ -1,0 +1,151 @@
+"""Strategies: every one gives plain Python's answers; each decides as documented."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import test_jit_patterns as p
+import wavejit
+from wavejit._strategies import STRATEGIES
+
+CATALOGUE: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
+    (p.p01, ("q",)),
+    (p.p02, (["a", "b", "c"], "q")),
+    (p.p03, (["a", "b", "c"], "q")),
+    (p.p04a, ({"k1": 1, "k2": 2},)),
+    (p.p04b, ({"k1": 1, "k2": 2},)),
+    (p.p05, ("x",)),
+    (p.p06, ("q", ["a", "b"])),
+    (p.p07, (["d1", "d2", "d3"],)),
+    (p.p08, ("x",)),
+    (p.p09, ("x",)),
+    (p.p10, ("x", 3)),
+    (p.p11, ("2+2",)),
+    (p.p11, ("prose",)),
+    (p.p12, (["m0", "m1", "m2", "m3"],)),
+    (p.p13, (" hi ",)),
+    (p.p18, ("x",)),
+    (p.p20, (["a", "b"],)),
+    (p.p24, (200,)),
+    (p.p25, (["a", "b"],)),
+    (p.p28, (3,)),
+    (p.p29, (["a", "b"],)),
+]
+
+
+@pytest.mark.parametrize("strategy", ["auto", *STRATEGIES])
+def test_every_strategy_gives_plain_answers(strategy: str) -> None:
+    for fn, args in CATALOGUE:
+        expected = fn(*args)
+        jitted = wavejit.jit(fn, strategy=strategy)
+        for _ in range(3):  # first call, then measured tiers
+            assert jitted(*args) == expected, (fn.__name__, strategy)
+
+
+@pytest.mark.parametrize("strategy", ["auto", *STRATEGIES])
+def test_every_strategy_raises_plain_exceptions(strategy: str) -> None:
+    for fn in (p.p14b, p.p16):
+        with pytest.raises(BaseException) as expected:
+            fn("x")
+        with pytest.raises(BaseException) as got:
+            wavejit.jit(fn, strategy=strategy)("x")
+        assert type(got.value) is type(expected.value)
+        assert str(got.value) == str(expected.value)
+
+
+def test_auto_selects_on_features() -> None:
+    def chosen(fn: Callable[..., Any], *args: Any) -> str:
+        jitted = wavejit.jit(fn)
+        jitted(*args)
+        return jitted.explain().strategy
+
+    assert chosen(p.p01, "q") == "io_aware"  # known I/O callees
+    assert chosen(p.p29, ["a"]) == "enhanced"  # a map over a collection, no hint
+    assert chosen(opaque_pair, "a") == "trace"  # nothing known statically
+
+
+def opaque_pair(x: str) -> str:
+    a = p.opaque(x)
+    b = p.opaque(x + "!")
+    return a + b
+
+
+L = 0.05
+
+
+def test_trace_learns_from_one_profiled_run() -> None:
+    jitted = wavejit.jit(p.p01, strategy="trace")
+    start = time.perf_counter()
+    jitted("q")
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    jitted("q")
+    second = time.perf_counter() - start
+    # First call: both calls inline and measured (2 L = 0.2 s); second: together.
+    assert first >= 2 * p.L
+    assert second < 1.8 * p.L
+
+
+def test_structural_never_measures() -> None:
+    jitted = wavejit.jit(opaque_pair, strategy="structural")
+    for _ in range(2):
+        assert jitted("a") == opaque_pair("a")
+    assert all(not s.deferred_calls for s in jitted.explain().sites)
+
+
+def busy(x: str) -> str:
+    end = time.thread_time() + 0.01
+    while time.thread_time() < end:
+        pass
+    return x * 2
+
+
+def hinted_busy(x: str) -> str:
+    return busy(x)
+
+
+def test_a_mis_hinted_cpu_bound_callee_is_demoted() -> None:
+    wavejit.register_io(hinted_busy)  # a wrong hint: it computes
+
+    def f(xs: list[str]) -> list[str]:
+        return [hinted_busy(x) for x in xs]
+
+    jitted = wavejit.jit(f)
+    for _ in range(2):
+        assert jitted(["a", "b", "c", "d"]) == f(["a", "b", "c", "d"])
+    text = str(jitted.explain())
+    assert "hinted_busy: inline" in text and "demoted despite the hint" in text
+
+
+def event_wait(x: str) -> str:
+    threading.Event().wait(L)
+    return x
+
+
+def test_opaque_io_is_promoted_and_io_hints_are_confirmed() -> None:
+    def f(x: str) -> str:
+        a = event_wait(x)
+        b = event_wait(x + "!")
+        return a + b
+
+    jitted = wavejit.jit(f, strategy="io_aware")
+    jitted("x")
+    jitted("x")
+    text = str(jitted.explain())
+    assert "event_wait: deferred - measured I/O-bound" in text
+
+
+def test_run_record_waves_and_critical_path() -> None:
+    jitted = wavejit.jit(p.p08)  # diamond: a; b, c; d
+    jitted("x")
+    run = jitted.last_run
+    assert run is not None
+    assert [len(w) for w in run.waves()] == [1, 2, 1]
+    length, path = run.critical_path()
+    assert len(path) == 3 and length <= run.sum_of_calls
+    assert run.predicted_speedup > 1.2  # four calls of L on a 3 L path
