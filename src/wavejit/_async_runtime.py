@@ -90,6 +90,7 @@ class AsyncInvocation:
         self.deferred_count = 0
         self.started = time.perf_counter()
         self.done = False
+        self.last_commit = 0
 
     # -- deferral ----------------------------------------------------------------------
 
@@ -115,6 +116,10 @@ class AsyncInvocation:
             entry = self.borrowed.setdefault(id(obj), (obj, []))
             pending.deps += [p for p, m in entry[1] if m or may_mutate]
             entry[1].append((pending, may_mutate))
+        if any(may_mutate for _, may_mutate in touched):
+            # Mutates what the caller sees: only after every earlier call succeeded.
+            pending.deps += self.spawned[max(self.settled, self.last_commit):]
+            self.last_commit = len(self.spawned)
         pending.task = asyncio.ensure_future(_run_deferred(pending, self, fn, args, kwargs))
         self.spawned.append(pending)
         self.deferred_count += 1

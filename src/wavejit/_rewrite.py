@@ -86,15 +86,31 @@ def _stmt(method: str, *args: ast.expr) -> ast.Expr:
 
 
 def _captured_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Names used inside nested scopes whose code the rewrite leaves alone."""
+    """Names used inside nested scopes whose code the rewrite leaves alone.
+
+    Lambdas, nested functions and classes, and generator expressions (except their
+    first iterable, which is evaluated at once, here).
+    """
     captured: set[str] = set()
+
+    def names(node: ast.AST) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef,
+                             ast.ClassDef)):
+            captured.update(names(node))
+        elif isinstance(node, ast.GeneratorExp):
+            first = node.generators[0]
+            visit(first.iter)
+            for part in [node.elt, first.target, *first.ifs, *node.generators[1:]]:
+                captured.update(names(part))
+        else:
+            for child in ast.iter_child_nodes(node):
+                visit(child)
+
     for stmt in func.body:
-        for node in ast.walk(stmt):
-            if isinstance(node, (ast.Lambda, ast.GeneratorExp, ast.FunctionDef,
-                                 ast.AsyncFunctionDef, ast.ClassDef)):
-                for inner in ast.walk(node):
-                    if isinstance(inner, ast.Name):
-                        captured.add(inner.id)
+        visit(stmt)
     return captured
 
 
@@ -317,7 +333,9 @@ class _Rewriter:
     def generators(self, gens: list[ast.comprehension]) -> list[ast.comprehension]:
         out = []
         for g in gens:
-            if isinstance(g.target, ast.Name) and self.may_pend_expr(g.iter):
+            if isinstance(g.target, ast.Name) and self.may_pend_expr(g.iter) and (
+                self.can_hold_pending(g.target.id)
+            ):
                 self.bind(g.target.id)
                 it = self.shallow(g.iter) if isinstance(g.iter, ast.Name) else (
                     _call("shallow", self.expr(g.iter, True)))
@@ -457,7 +475,7 @@ class _Rewriter:
             return [ast.copy_location(cls(test=test, body=body, orelse=orelse), node)]
         if isinstance(node, ast.For):
             if isinstance(node.target, ast.Name) and self.may_pend_expr(node.iter) and (
-                self.lazy_bindings
+                self.lazy_bindings and self.can_hold_pending(node.target.id)
             ):
                 self.bind(node.target.id)
                 it = self.shallow(node.iter) if isinstance(node.iter, ast.Name) else (

@@ -122,7 +122,7 @@ class Invocation:
     """One call of a jitted function: its deferred calls and their bookkeeping."""
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
-                 "deferred_count", "started", "done", "_submit_task")
+                 "deferred_count", "started", "done", "last_commit", "_submit_task")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -138,6 +138,7 @@ class Invocation:
         self.deferred_count = 0
         self.started = _perf_counter()
         self.done = False
+        self.last_commit = 0  # index of the last deferred call with effects
 
     # -- resolution -------------------------------------------------------------------
 
@@ -291,6 +292,8 @@ class Invocation:
                 touched.append((a, decision.mutates_arg(position, args, kwargs)))
         if touched:
             self._borrow(pending, touched, deps)
+            if any(may_mutate for _, may_mutate in touched):
+                self._commit_after(deps)
         self.spawned.append(pending)
         self.deferred_count += 1
         if deps:
@@ -298,6 +301,18 @@ class Invocation:
         else:
             self._submit(pending)
         return pending
+
+    def _commit_after(self, deps: list[Pending]) -> None:
+        """A deferred call that mutates objects the caller sees runs only after every
+        earlier deferred call succeeded (plain Python would not have reached it).
+
+        It depends on the calls since the previous such call, and on that call, which
+        in turn waited for the ones before it: a chain, linear in the number of calls.
+        """
+        start = max(self.settled, self.last_commit)
+        deps.extend(p for p in self.spawned[start:]
+                    if not p.done() or p._exception is not None)
+        self.last_commit = len(self.spawned)  # this call's index, appended next
 
     def _borrow(self, pending: Pending, touched: list[tuple[Any, bool]],
                 deps: list[Pending]) -> None:

@@ -1,0 +1,104 @@
+"""Mismatches the differential fuzzer found, kept as tests (plain Python is the reference).
+
+Each runs under the default, sequential and one-worker configurations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import wavejit
+
+CONFIGS: list[dict[str, Any]] = [{}, {"executor": "sequential"}, {"max_workers": 1}]
+
+
+def outcome(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+    try:
+        return "returned", fn(*args)
+    except Exception as exc:  # noqa: BLE001 - compared as data
+        return type(exc).__name__, str(exc).split("\n")[0]
+
+
+def io_check(s: str) -> str:
+    time.sleep(0.001)
+    if "b" in s:
+        raise ValueError(f"bad input {s!r}")
+    return s
+
+
+def io_note(log: list[str], msg: str) -> int:
+    time.sleep(0.001)
+    log.append("note:" + msg)
+    return len(log)
+
+
+def unused_failure_then_mutation(x: str, log: list[str]) -> int:
+    v = io_check("b!")  # noqa: F841 - result unused
+    io_note(log, x)  # mutates the caller's list: must not run after the failure
+    return 1
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_mutating_deferred_call_waits_for_earlier_calls(config: dict[str, Any]) -> None:
+    plain_log: list[str] = []
+    jit_log: list[str] = []
+    expected = outcome(unused_failure_then_mutation, "a", plain_log)
+    assert outcome(wavejit.jit(unused_failure_then_mutation, **config), "a", jit_log) == (
+        expected)
+    assert jit_log == plain_log == []
+
+
+def io_num(n: int) -> int:
+    time.sleep(0.001)
+    if n % 3 == 0:
+        raise KeyError(f"n={n}")
+    return n
+
+
+def io_store(shared: dict[str, int], key: str, value: int) -> int:
+    time.sleep(0.001)
+    shared[key] = value
+    return len(shared)
+
+
+def io_add(a: int, b: int) -> int:
+    time.sleep(0.001)
+    return a + b
+
+
+def failing_first_argument(n: int, shared: dict[str, int]) -> str:
+    try:
+        io_add(io_num(n), io_store(shared, "a", n))
+    except KeyError:
+        return "recovered"
+    return "done"
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_later_argument_does_not_mutate_after_an_earlier_one_failed(
+    config: dict[str, Any],
+) -> None:
+    plain_shared = {"a": 1}
+    jit_shared = {"a": 1}
+    expected = outcome(failing_first_argument, 0, plain_shared)
+    assert outcome(wavejit.jit(failing_first_argument, **config), 0, jit_shared) == expected
+    assert jit_shared == plain_shared
+
+
+def io_upper(s: str) -> str:
+    time.sleep(0.001)
+    return s.upper()
+
+
+def comprehension_in_genexp_iterable(x: str) -> str:
+    return "".join(c.strip() for c in [d + d for d in [io_upper(y) for y in [x]]])
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_comprehension_in_a_generator_iterable(config: dict[str, Any]) -> None:
+    jitted = wavejit.jit(comprehension_in_genexp_iterable, **config)
+    assert jitted("a") == comprehension_in_genexp_iterable("a") == "AA"
