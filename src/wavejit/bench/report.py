@@ -188,6 +188,9 @@ def write_report(bench: BenchResult, directory: Path) -> Path:
         "compiling and profiling. *wavejit warm* is the median of later calls.",
         "- Thread-pool and Dask peers create their pool per call, sized to the fan-out, as "
         "hand-written code usually does; each had one untimed warm-up call.",
+        "- Peers were timed in interleaved rounds and each wall time is a median; every "
+        "sample is in `results.json`. On a shared or busy machine, differences of a few "
+        "percent (e.g. `cpu_only`) are within the noise.",
         "",
     ]
     notes = [f"- `{s.name}`: {note}" for s in bench.scenarios for note in s.notes]
