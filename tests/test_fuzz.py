@@ -38,7 +38,14 @@ from fuzzgen import Program, programs  # noqa: E402
 
 EXAMPLES = int(os.environ.get("WAVEJIT_FUZZ_EXAMPLES", "300"))
 ROUNDS = 3
-VARIANTS: list[dict[str, Any]] = [{}, {"executor": "sequential"}, {"max_workers": 1}]
+# Executor configurations, and every strategy (they must all give plain answers).
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"executor": "sequential", "strategy": "trace"},
+    {"max_workers": 1, "strategy": "enhanced"},
+    {"strategy": "structural"},
+    {"strategy": "io_aware", "max_workers": 2},
+]
 SHARED_INIT = {"a": 1, "hi": "there"}
 
 _counter = itertools.count()
@@ -139,6 +146,7 @@ def check_program(program: Program, directory: Path) -> None:
 _first_failure: list[str] = []
 
 
+@pytest.mark.timeout(600)  # hundreds of generated programs in one test
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
