@@ -336,23 +336,8 @@ class Invocation:
                 self._collect_deps(e, deps)
 
     def _submit_when_ready(self, pending: Pending, deps: list[Pending]) -> None:
-        waiting = [d for d in deps if not d.done()]
         pending.deps = deps
-        if not waiting:
-            self._submit(pending)
-            return
-        lock = threading.Lock()
-        left = [len(waiting)]
-
-        def one_done(_: Task[Any]) -> None:
-            with lock:
-                left[0] -= 1
-                ready = left[0] == 0
-            if ready:
-                self._submit(pending)
-
-        for d in waiting:
-            d.add_done_callback(one_done)
+        _when_all_done(deps, lambda: self._submit(pending))
 
     def _submit(self, pending: Pending) -> None:
         if pending._state:
@@ -412,29 +397,11 @@ class Invocation:
                     elif id(e2) in self.dirty:
                         self._collect_deps(e2, deps)
                 gather.deps = deps
-                self._submit_gather_when_ready(gather, deps)
+                # Building the tuple is instant: run it on the thread that finishes
+                # the last dependency instead of queueing it (or at the first wait).
+                _when_all_done(deps, gather.run)
                 return gather
         return items
-
-    def _submit_gather_when_ready(self, gather: Pending, deps: list[Pending]) -> None:
-        # Building the tuple is instant: run it on the thread that finishes the last
-        # dependency instead of queueing it (or at the first wait, whichever is first).
-        waiting = [d for d in deps if not d.done()]
-        if not waiting:
-            gather.run()
-            return
-        lock = threading.Lock()
-        left = [len(waiting)]
-
-        def one_done(_: Task[Any]) -> None:
-            with lock:
-                left[0] -= 1
-                ready = left[0] == 0
-            if ready:
-                gather.run()
-
-        for d in waiting:
-            d.add_done_callback(one_done)
 
     def append(self, method: Any, value: Any) -> None:
         """``target.append(value)``; `method` is the bound method, evaluated first."""
@@ -580,3 +547,23 @@ def _observe_spans(spawned: list[Pending]) -> None:
             entry[2] += p.cpu
     for (site, key), (start, end, cpu) in spans.items():
         site.observe_span(key, end - start, cpu)
+
+
+def _when_all_done(deps: list[Pending], then: Callable[[], object]) -> None:
+    """Call `then()` once every task in `deps` has finished (at once if they have)."""
+    waiting = [d for d in deps if not d.done()]
+    if not waiting:
+        then()
+        return
+    lock = threading.Lock()
+    left = [len(waiting)]
+
+    def one_done(_: Task[Any]) -> None:
+        with lock:
+            left[0] -= 1
+            ready = left[0] == 0
+        if ready:
+            then()
+
+    for d in waiting:
+        d.add_done_callback(one_done)
