@@ -624,3 +624,12 @@ def test_30_scale_1000_calls_in_flight() -> None:
     result, elapsed = timed(jitted, 1000, 0.2)
     assert result == expected
     assert elapsed < 2.0
+
+
+# operands of an operator start together
+def p_binop(x: str) -> str:
+    return io(x) + io2(x)
+
+
+def test_operands_start_together() -> None:
+    assert same(p_binop, "x") < 1.8 * L

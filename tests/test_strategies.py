@@ -65,8 +65,23 @@ def test_auto_selects_on_features() -> None:
         return jitted.explain().strategy
 
     assert chosen(p.p01, "q") == "io_aware"  # known I/O callees
-    assert chosen(p.p29, ["a"]) == "enhanced"  # a map over a collection, no hint
+    assert chosen(call_each, [p.opaque, p.opaque], "a") == "enhanced"  # an ensemble shape
+    assert chosen(p.p29, ["a"]) == "trace"  # a map with an unknown callee: measure it
     assert chosen(opaque_pair, "a") == "trace"  # nothing known statically
+
+
+def call_each(members: list[Callable[[str], str]], q: str) -> list[str]:
+    return [m(q) for m in members]
+
+
+def test_enhanced_defers_an_ensemble_from_the_first_call() -> None:
+    members = [p.opaque, p.opaque, p.opaque]
+    expected = call_each(members, "a")
+    jitted = wavejit.jit(call_each)
+    start = time.perf_counter()
+    assert jitted(members, "a") == expected
+    # Three opaque calls of L each, speculatively deferred: ~L; sequential would be 3 L.
+    assert time.perf_counter() - start < 2.2 * p.L
 
 
 def opaque_pair(x: str) -> str:
@@ -78,8 +93,25 @@ def opaque_pair(x: str) -> str:
 L = 0.05
 
 
+def trace_a(x: str) -> str:
+    time.sleep(p.L)
+    return x + "a"
+
+
+def trace_b(x: str) -> str:
+    time.sleep(p.L)
+    return x + "b"
+
+
+def two_fresh_calls(x: str) -> str:
+    # Callees no other test calls: what is measured of a callee is process-wide.
+    a = trace_a(x)
+    b = trace_b(x)
+    return a + b
+
+
 def test_trace_learns_from_one_profiled_run() -> None:
-    jitted = wavejit.jit(p.p01, strategy="trace")
+    jitted = wavejit.jit(two_fresh_calls, strategy="trace")
     start = time.perf_counter()
     jitted("q")
     first = time.perf_counter() - start

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from ._errors import add_note
-from ._runtime import _IMMUTABLE, is_shareable
+from ._runtime import _IMMUTABLE, BINARY_OPERATORS, is_shareable
 from ._sites import has_effects
 
 __all__ = ["AsyncPending", "AsyncInvocation"]
@@ -185,6 +185,9 @@ class AsyncInvocation:
         return gather
 
     # -- glue with effects -------------------------------------------------------------
+
+    async def binop(self, op: str, left: Any, right: Any) -> Any:
+        return BINARY_OPERATORS[op](await self.wait(left), await self.wait(right))
 
     async def mut(self, x: Any) -> Any:
         if self.settled < len(self.spawned) and id(x) not in self.owned:

@@ -58,7 +58,7 @@ def _features(fn: types.FunctionType, specs: list[SiteSpec]) -> FunctionFeatures
         sites=len(specs),
         static_io_sites=static_io,
         loop_sites=sum(spec.in_loop for spec in specs),
-        fan_out_sites=sum(spec.fan_out for spec in specs),
+        ensemble_sites=sum(spec.ensemble for spec in specs),
         operator=_is_operator_method(fn),
     )
 
@@ -130,7 +130,7 @@ class CompiledFunction:
             self.strategy_reason = "chosen by jit(strategy=...)"
         for site, spec in zip(self.sites, result.sites):
             site.strategy = self.strategy
-            site.features = SiteFeatures(in_loop=spec.in_loop, fan_out=spec.fan_out)
+            site.features = SiteFeatures(in_loop=spec.in_loop, ensemble=spec.ensemble)
         self.compile_seconds = 0.0
         self.invocations = 0
         self.quiet_invocations = 0

@@ -55,7 +55,7 @@ class SiteSpec:
     lineno: int
     node: ast.Call
     in_loop: bool = False
-    fan_out: bool = False  # its callee or an argument is a loop variable
+    ensemble: bool = False  # its callee is a loop variable
 
     @property
     def text(self) -> str:
@@ -282,6 +282,14 @@ class _Rewriter:
             new_dcomp = ast.DictComp(key=self.expr(node.key, False),
                                      value=self.expr(node.value, True), generators=gens)
             return ast.copy_location(_call("new_dict", new_dcomp), node)
+        if isinstance(node, ast.BinOp) and (
+            self.may_pend_expr(node.left) or self.may_pend_expr(node.right)
+        ):
+            # `io(a) + io(b)`: both operands start before either is waited for; the
+            # operator then applies to the values (operator.add & co. are `+` itself).
+            return ast.copy_location(_call(
+                "binop", ast.Constant(type(node.op).__name__), self.expr(node.left, True),
+                self.expr(node.right, True)), node)
         if isinstance(node, ast.IfExp):
             return ast.copy_location(ast.IfExp(
                 test=self.expr(node.test, False),
@@ -412,10 +420,11 @@ class _Rewriter:
     def add_site(self, call: ast.Call, lineno: int) -> int:
         """Register a candidate site, with its shape for the strategies."""
         loop_names = set().union(*self.loop_vars) if self.loop_vars else set()
-        used = {n.id for part in [call.func, *call.args, *(k.value for k in call.keywords)]
-                for n in ast.walk(part) if isinstance(n, ast.Name)}
+        root = call.func
+        while isinstance(root, (ast.Attribute, ast.Subscript)):
+            root = root.value
         self.sites.append(SiteSpec(lineno, call, in_loop=bool(self.loop_vars),
-                                   fan_out=bool(used & loop_names)))
+                                   ensemble=isinstance(root, ast.Name) and root.id in loop_names))
         return len(self.sites) - 1
 
     def starred_strict(self, node: ast.Starred) -> ast.Starred:
@@ -649,7 +658,7 @@ def guard(body: list[ast.stmt], lineno: int, fail_method: str = "fail") -> list[
 
 
 _WAITING_HOOKS = frozenset({"wait", "shallow", "mut", "now", "append", "extend", "insert",
-                            "setitem", "barrier", "ret", "fail", "fail_exit"})
+                            "setitem", "barrier", "ret", "fail", "fail_exit", "binop"})
 
 
 class _AwaitHooks(ast.NodeTransformer):

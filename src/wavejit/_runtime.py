@@ -34,6 +34,7 @@ point and reports the earliest failure among them, and cancels those spawned aft
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -103,6 +104,14 @@ def _make_tuple(*items: Any) -> tuple[Any, ...]:
     return items
 
 
+BINARY_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "Add": operator.add, "Sub": operator.sub, "Mult": operator.mul,
+    "MatMult": operator.matmul, "Div": operator.truediv, "FloorDiv": operator.floordiv,
+    "Mod": operator.mod, "Pow": operator.pow, "LShift": operator.lshift,
+    "RShift": operator.rshift, "BitOr": operator.or_, "BitXor": operator.xor,
+    "BitAnd": operator.and_,
+}
+
 _IMMUTABLE: frozenset[type] = frozenset(
     {int, float, complex, str, bytes, bool, type(None), range, type(Ellipsis), frozenset}
 )
@@ -151,6 +160,13 @@ class Invocation:
             if type(a) is Pending or (dirty and id(a) in dirty):
                 return True
         return False
+
+    def _input_pending(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        for a in args:
+            if type(a) is Pending and not a._state >= _FINISHED:
+                return True
+        return any(type(a) is Pending and not a._state >= _FINISHED
+                   for a in kwargs.values())
 
     def resolve(self, x: Any) -> Any:
         """Deep value of `x`: a Pending's result; a dirty container resolved in place."""
@@ -208,6 +224,12 @@ class Invocation:
         decision = site.decide(fn)
         if decision.defer:
             return self._defer(site, decision, fn, args, kwargs)
+        if not decision.effects and self._input_pending(args, kwargs):
+            # A continuation: computing on a result that has not arrived. Deferred, it
+            # runs when the result does, while this thread goes on to start other
+            # calls (a loop of "fetch, then compute on it" overlaps its fetches).
+            site.count_continuation()
+            return self._defer(site, decision, fn, args, kwargs)
         if decision.effects and self.settled < len(self.spawned):
             self._commit(fn)
         if self.spawned or self.dirty:
@@ -237,6 +259,10 @@ class Invocation:
         if self.borrowed:
             self._wait_borrowers(getattr(fn, "__self__", None))
         return fn(*args, **kwargs)
+
+    def binop(self, op: str, left: Any, right: Any) -> Any:
+        """``left <op> right`` on the operands' values (both may have been pending)."""
+        return BINARY_OPERATORS[op](self.wait(left), self.wait(right))
 
     def mut(self, x: Any) -> Any:
         """Glue is about to mutate `x`: commit first unless the invocation owns it.

@@ -85,6 +85,23 @@ class Measurement:
                 "call(s)")
 
 
+# What has been measured of each callee, process-wide: a callee's nature does not
+# depend on the call site or the jitted function calling it, so what one site learns
+# (an opaque call blocks; a hinted one computes) every site uses. `_epoch` counts the
+# changes that may alter a verdict; a site whose cached decisions predate it re-judges.
+_measurements: dict[Any, Measurement] = {}
+_measure_lock = threading.Lock()
+_epoch = [0]
+
+# A site's concurrent calls are CPU-bound when their CPU time fills this much of the
+# span they took together (the GIL serialises CPU work, so the span is CPU time).
+CPU_DENSITY = 0.9
+
+
+def measurement_of(key: Any) -> Measurement | None:
+    return _measurements.get(key)
+
+
 class Site:
     """One candidate call site: where it is, and what was decided for each callee."""
 
@@ -97,15 +114,12 @@ class Site:
         self._label: str | None = None
         self._decisions: dict[Any, Decision] = {}
         self._last: tuple[Any, Decision] | None = None
-        self.measured: dict[Any, Measurement] = {}
-        self._stale: set[Any] = set()
+        self._epoch = _epoch[0]
         self.callee_names: dict[Any, str] = {}
         self.deferred_calls = 0
         self.inline_calls = 0
-        self._lock = threading.Lock()
         self.strategy: Strategy = STRATEGIES["io_aware"]
         self.features = SiteFeatures()
-        self.invocations = 0
 
     def __repr__(self) -> str:
         return f"<Site {self.label}>"
@@ -119,14 +133,17 @@ class Site:
 
     def decide(self, fn: Any, awaited: bool = False) -> Decision:
         """The decision for callee `fn` (``awaited``: an ``await fn(...)`` site)."""
+        if self._epoch != _epoch[0]:  # something was measured since: re-judge
+            self._epoch = _epoch[0]
+            self._decisions = {}
+            self._last = None
         last = self._last
         if last is not None and last[0] is fn:
             decision = last[1]
         else:
             key = callee_key(fn)
             decision = self._decisions.get(key)  # type: ignore[assignment]
-            if decision is None or key in self._stale:
-                self._stale.discard(key)
+            if decision is None:
                 decision = self._decide_awaited(fn) if awaited else self._decide(fn, key)
                 self._decisions[key] = decision
                 self.callee_names[key] = _name(fn)
@@ -136,6 +153,11 @@ class Site:
         else:
             self.inline_calls += 1
         return decision
+
+    def count_continuation(self) -> None:
+        """An inline decision, deferred after all because its input is still pending."""
+        self.inline_calls -= 1
+        self.deferred_calls += 1
 
     def _decide_awaited(self, fn: Any) -> Decision:
         info = classify(fn)
@@ -154,41 +176,41 @@ class Site:
                             "stays in program order", info, effects)
         if _is_builtin_glue(fn):
             return Decision(False, False, "builtin: never I/O", info, effects)
-        verdict = self.strategy.verdict(info, self.measured.get(key), self.features,
-                                        self.invocations)
+        verdict = self.strategy.verdict(info, _measurements.get(key), self.features)
         return Decision(verdict.defer, verdict.profile, verdict.reason, info, effects)
 
     def observe(self, fn: Any, wall: float, cpu: float) -> None:
         """Record one call's timings (inline or deferred); re-judge at milestones.
 
-        The verdict is recomputed after the first measurement (an unknown callee
-        that blocks is promoted at once) and after `PROFILE_CALLS` (confirmation, or
-        demotion of a hinted callee that turned out CPU-bound). Later calls are not
-        measured.
+        Verdicts are recomputed after a callee's first measurement (one that blocks
+        is promoted at once) and after `PROFILE_CALLS` (confirmation). Later calls
+        are not measured.
         """
         key = callee_key(fn)
-        with self._lock:
-            m = self.measured.setdefault(key, Measurement())
+        with _measure_lock:
+            m = _measurements.setdefault(key, Measurement())
             if m.calls >= PROFILE_CALLS:
                 return
             m.calls += 1
             m.wall += wall
             m.cpu += cpu
             if m.calls == 1 or m.calls == PROFILE_CALLS:
-                self._stale.add(key)  # re-judged at the next call (and by explain())
-                self._last = None
+                _epoch[0] += 1
 
     def observe_span(self, key: Any, span: float, cpu: float) -> None:
-        """One invocation's deferred calls to `key`: their CPU time over their span."""
-        if span < IO_WALL_FLOOR_S or cpu <= IO_CPU_FRACTION * span:
+        """One invocation's deferred calls to `key`: their CPU time over their span.
+
+        When it fills the span, the calls were computing, not waiting: a hinted callee
+        that is really CPU-bound is demoted (unless declared with ``@wavejit.io``).
+        """
+        if span < IO_WALL_FLOOR_S or cpu < CPU_DENSITY * span:
             return
-        with self._lock:
-            m = self.measured.setdefault(key, Measurement())
+        with _measure_lock:
+            m = _measurements.setdefault(key, Measurement())
             if not m.cpu_dense_spans:
                 m.cpu_dense_spans += 1
                 m.calls = max(m.calls, PROFILE_CALLS)  # the verdict is final
-                self._stale.add(key)
-                self._last = None
+                _epoch[0] += 1
 
     @property
     def promoted(self) -> bool:
@@ -199,12 +221,14 @@ class Site:
         """Per callee: its name, the current verdict, and its measurements."""
         out = []
         for key, decision in list(self._decisions.items()):
-            if key in self._stale and decision.reason != "builtin: never I/O":
-                verdict = self.strategy.verdict(decision.info, self.measured.get(key),
-                                                self.features, self.invocations)
+            if decision.reason != "builtin: never I/O" and not decision.info.sequential and (
+                not decision.info.writes_globals
+            ):
+                verdict = self.strategy.verdict(decision.info, _measurements.get(key),
+                                                self.features)
                 decision = Decision(verdict.defer, verdict.profile, verdict.reason,
                                     decision.info, decision.effects)
-            out.append((self.callee_names.get(key, "?"), decision, self.measured.get(key)))
+            out.append((self.callee_names.get(key, "?"), decision, _measurements.get(key)))
         return out
 
 

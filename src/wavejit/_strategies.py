@@ -13,9 +13,11 @@ concurrently, and from which call on.
 * ``io_aware`` - static hints confirmed by timing: hinted calls are deferred from the
   first call; unknown callees are measured and promoted when I/O-bound; a hinted
   callee measured CPU-bound is demoted.
-* ``enhanced`` - ``io_aware`` plus the ensemble and map-reduce shapes: a call inside a
-  loop or comprehension whose callee or argument is the loop variable is deferred
-  from the first call even without a hint (then confirmed or demoted by timing).
+* ``enhanced`` - ``io_aware`` plus the ensemble shape: a call whose callee is a loop
+  variable (``[m(q) for m in models]``) is deferred from the first call even without
+  a hint (then confirmed or demoted by timing). A map over a collection with one
+  unknown callee needs no speculation: its first call is measured and the rest of
+  the map deferred.
 * ``auto`` - picks one from the function's features (`select`).
 """
 
@@ -37,7 +39,7 @@ class SiteFeatures:
     """The shape of one call site in the source."""
 
     in_loop: bool = False  # inside a for / while loop or a comprehension
-    fan_out: bool = False  # its callee or an argument is a loop variable
+    ensemble: bool = False  # the callee itself is a loop variable: [m(q) for m in models]
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,13 @@ class FunctionFeatures:
     sites: int
     static_io_sites: int
     loop_sites: int
-    fan_out_sites: int
+    ensemble_sites: int
     operator: bool
 
     def describe(self) -> str:
         return (f"{self.sites} candidate call sites, {self.static_io_sites} with a known "
-                f"I/O callee, {self.loop_sites} in loops, {self.fan_out_sites} fan-out "
-                f"(ensemble / map) sites, Operator.forward: {self.operator}")
+                f"I/O callee, {self.loop_sites} in loops, {self.ensemble_sites} ensemble "
+                f"sites (calling a loop variable), Operator.forward: {self.operator}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class Strategy:
     speculates = False
 
     def verdict(self, info: CalleeInfo, measured: MeasurementLike | None,
-                site: SiteFeatures, invocations: int) -> Verdict:
+                site: SiteFeatures) -> Verdict:
         measured_enough = measured is not None and measured.calls >= PROFILE_CALLS
         if measured is not None and measured.calls and self.measures:
             if measured.io_bound:
@@ -92,9 +94,9 @@ class Strategy:
                                + ("; demoted despite the hint" if info.io else ""))
         if info.io and self.uses_hints:
             return Verdict(True, False, info.reason)
-        if self.speculates and site.fan_out and info.io is None:
-            return Verdict(True, False, "fan-out (ensemble / map) site: deferred "
-                           "speculatively, confirmed by timing")
+        if self.speculates and site.ensemble and info.io is None:
+            return Verdict(True, False, "ensemble site (the callee is a loop variable): "
+                           "deferred speculatively, confirmed by timing")
         return Verdict(False, self.measures and not measured_enough, info.reason)
 
 
@@ -130,8 +132,8 @@ def select(features: FunctionFeatures) -> tuple[Strategy, str]:
     """
     if features.static_io_sites:
         return STRATEGIES["io_aware"], "known I/O callees: static hints, confirmed by timing"
-    if features.fan_out_sites:
-        return STRATEGIES["enhanced"], "ensemble / map-reduce shape without known I/O"
+    if features.ensemble_sites:
+        return STRATEGIES["enhanced"], "ensemble shape (calls a loop variable) without known I/O"
     if features.operator:
         return STRATEGIES["structural"], "an Operator's forward: composition decides"
     return STRATEGIES["trace"], "nothing known statically: learn from one profiled run"
