@@ -90,7 +90,45 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODULE:FUNCTION",
+                        help="e.g. mypackage.agents:answer or app:Pipeline.forward")
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    import importlib
+
+    import wavejit
+
+    module_name, _, path = args.target.partition(":")
+    if not module_name or not path:
+        print(f"wavejit explain: expected MODULE:FUNCTION, got {args.target!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        target: object = importlib.import_module(module_name)
+        for part in path.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        print(f"wavejit explain: cannot find {args.target!r}: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(target, wavejit.JitFunction):
+        jitted = target
+    elif callable(target):
+        jitted = wavejit.JitFunction(target)
+    else:
+        print(f"wavejit explain: {args.target!r} is not a function", file=sys.stderr)
+        return 2
+    print(jitted.explain())
+    return 0
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
+    "explain": Subcommand(
+        "what @jit defers in MODULE:FUNCTION, and why (static: nothing is run)",
+        _explain_arguments,
+        _run_explain,
+    ),
     "bench": Subcommand(
         "time every scenario: plain, thread pool, asyncio, dask, wavejit, ideal",
         _bench_arguments,

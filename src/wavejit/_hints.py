@@ -123,11 +123,13 @@ def register_io(target: Any, *, safe_to_share: bool = True) -> None:
                 _SAFE_PREFIXES.append(target)
             _prefix_cache.clear()
             _safe_type_cache.clear()
+            _io_client_type_cache.clear()
         elif isinstance(target, type):
             _io_types.add(target)
             if safe_to_share:
                 _safe_types.add(target)
             _safe_type_cache.clear()
+            _io_client_type_cache.clear()
         elif callable(target):
             _user_io.add(id(target))
             _IO_CALLABLES.add(target)  # keeps it alive, so its id stays valid
@@ -167,9 +169,25 @@ def is_safe_type(t: type) -> bool:
 
 def _is_io_object(obj: Any) -> bool:
     """`obj` is an instance of a registered I/O client class or package."""
-    t = type(obj)
-    return _is_io_module(getattr(t, "__module__", None)) or any(
-        c in _io_types for c in getattr(t, "__mro__", ()))
+    return is_io_client_type(type(obj))
+
+
+_io_client_type_cache: dict[type, bool] = {}
+
+
+def is_io_client_type(t: type) -> bool:
+    """Instances of `t` are I/O clients (an ``openai.OpenAI``, an ``httpx.Client``...)."""
+    cached = _io_client_type_cache.get(t)
+    if cached is None:
+        cached = t not in _NOT_CLIENTS and (
+            _is_io_module(getattr(t, "__module__", None))
+            or any(c in _io_types for c in getattr(t, "__mro__", ())))
+        _io_client_type_cache[t] = cached
+    return cached
+
+
+_NOT_CLIENTS = frozenset({type, types.ModuleType, types.FunctionType,
+                          types.BuiltinFunctionType, types.MethodType})
 
 
 def _is_io_module(module: str | None) -> bool:

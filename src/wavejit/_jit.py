@@ -29,12 +29,12 @@ from typing import Any, TypeVar, overload
 from ._async_runtime import AsyncInvocation
 from ._compile import Unsupported, compile_function
 from ._executors import resolve_executor
-from ._hints import classify, is_safe_type
+from ._hints import callee_key, classify, is_safe_type
 from ._operator import Operator
 from ._report import CallRecord, Report, RunRecord, SiteReport
 from ._rewrite import SiteSpec
 from ._runtime import Invocation
-from ._sites import Site
+from ._sites import Site, measurement_of
 from ._strategies import STRATEGIES, FunctionFeatures, SiteFeatures, select
 
 __all__ = ["jit", "JitFunction", "PLAIN_AFTER"]
@@ -122,6 +122,8 @@ class CompiledFunction:
         filename = os.path.basename(fn.__code__.co_filename)
         self.sites = [Site(i, filename, spec.lineno, spec.describe)
                       for i, spec in enumerate(result.sites)]
+        self.specs = result.sites
+        self.source_function = fn
         self.features = _features(fn, result.sites)
         if owner.strategy == "auto":
             self.strategy, self.strategy_reason = select(self.features)
@@ -136,6 +138,22 @@ class CompiledFunction:
         self.quiet_invocations = 0
         self.is_safe_type = is_safe_type
         self.is_async = bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+
+    def predict(self, site: Site,
+                spec: SiteSpec) -> list[tuple[str, bool, str, tuple[float, float] | None]]:
+        """The verdict a site would get, from the callee its source names statically."""
+        callee = _static_callee(spec.node.func, self.source_function)
+        if callee is None:
+            return [("?", False, "callee known only at run time", None)]
+        info = classify(callee)
+        verdict = self.strategy.verdict(info, measurement_of(callee_key(callee)),
+                                        site.features)
+        name = getattr(callee, "__qualname__", type(callee).__name__)
+        reason = verdict.reason
+        if verdict.profile:
+            reason += ("; measured at run time: deferred if handed an I/O client or "
+                       "measured I/O-bound")
+        return [(name, verdict.defer, f"predicted: {reason}", None)]
 
     def begin(self) -> Invocation | AsyncInvocation:
         if self.is_async:
@@ -248,18 +266,29 @@ class JitFunction:
         return self._last_run
 
     def explain(self) -> Report:
-        """What was (or will be) deferred, and why."""
+        """What was (or will be) deferred, and why.
+
+        Before the first call it compiles the function (running none of it) and
+        predicts each site's verdict from the callee its source names, if that can be
+        resolved statically.
+        """
+        called = self._impl is not None
+        if not called:
+            self._compile()
         compiled = self._compiled
         sites = []
         if compiled is not None:
-            for site in compiled.sites:
+            for site, spec in zip(compiled.sites, compiled.specs):
                 verdicts = [(name, d.defer, d.reason,
                              (m.wall / m.calls, m.cpu / m.calls) if m and m.calls else None)
                             for name, d, m in site.decisions()]
+                if not verdicts:
+                    verdicts = compiled.predict(site, spec)
                 sites.append(SiteReport(site.label, site.deferred_calls, site.inline_calls,
                                         verdicts))
-        if self._impl is None:
-            status = "not compiled yet: call the function once"
+        if self._impl is None or (compiled is not None and not compiled.invocations
+                                  and self._impl is compiled.function):
+            status = "compiled, not called yet (verdicts predicted)"
         elif self._impl is self._fn:
             status = "plain"
         else:

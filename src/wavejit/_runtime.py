@@ -42,7 +42,7 @@ from typing import Any
 
 from ._errors import add_note
 from ._executors import _FINISHED, Task
-from ._hints import callee_key
+from ._hints import callee_key, is_io_client_type
 from ._sites import has_effects
 
 __all__ = ["Pending", "Invocation", "is_shareable"]
@@ -223,6 +223,11 @@ class Invocation:
         site = self.code.sites[site_index]
         decision = site.decide(fn)
         if decision.defer:
+            return self._defer(site, decision, fn, args, kwargs)
+        if decision.profile and _passes_io_client(args, kwargs):
+            # An unknown callee handed an I/O client (``ask(client, q)``) is about to
+            # use it: deferred from the first call, measured like any other.
+            site.count_continuation()
             return self._defer(site, decision, fn, args, kwargs)
         if not decision.effects and self._input_pending(args, kwargs):
             # A continuation: computing on a result that has not arrived. Deferred, it
@@ -593,3 +598,11 @@ def _when_all_done(deps: list[Pending], then: Callable[[], object]) -> None:
 
     for d in waiting:
         d.add_done_callback(one_done)
+
+
+def _passes_io_client(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    for a in args:
+        if type(a) not in _IMMUTABLE and is_io_client_type(type(a)):
+            return True
+    return any(type(a) not in _IMMUTABLE and is_io_client_type(type(a))
+               for a in kwargs.values())

@@ -155,7 +155,8 @@ class Site:
         return decision
 
     def count_continuation(self) -> None:
-        """An inline decision, deferred after all because its input is still pending."""
+        """An inline decision, deferred after all: its input is still pending, or it
+        was handed an I/O client."""
         self.inline_calls -= 1
         self.deferred_calls += 1
 
