@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import select
 import socket
@@ -244,6 +245,7 @@ _classify_cache: dict[Any, CalleeInfo] = {}
 
 def callee_key(fn: Any) -> Any:
     """A hashable key for what `fn` runs: its code object where it has one."""
+    fn = _unwrap(fn, partials=True)
     func = getattr(fn, "__func__", None)
     if func is not None:
         code = getattr(func, "__code__", None)
@@ -272,7 +274,21 @@ def classify(fn: Any) -> CalleeInfo:
     return info
 
 
+def _unwrap(fn: Any, partials: bool = False) -> Any:
+    """What a wrapper runs: a jitted function's original (and, for keys, a partial's
+    function; not for classification, whose parameter positions a partial shifts)."""
+    if getattr(fn, "__wavejit_jit__", False):
+        return fn.__wrapped__
+    if partials and isinstance(fn, functools.partial):
+        return _unwrap(fn.func, partials)
+    func = getattr(fn, "__func__", None)
+    if func is not None and getattr(func, "__wavejit_jit__", False):
+        return types.MethodType(func.__wrapped__, fn.__self__)  # a jitted method
+    return fn
+
+
 def _classify(fn: Any) -> CalleeInfo:
+    fn = _unwrap(fn)
     target = getattr(fn, "__func__", fn)
     receiver = getattr(fn, "__self__", None)
     if isinstance(receiver, types.ModuleType):

@@ -140,6 +140,7 @@ class _Rewriter:
                  guarded: set[str], first_lineno: int, is_async: bool = False) -> None:
         self.is_async = is_async
         self.locals = local_names
+        self.builtin_typed: set[str] = set()
         self.captured = captured
         self.may_pend = set(may_pend)
         self.guarded = set(guarded)  # names passed to candidate calls (borrow checks)
@@ -206,6 +207,18 @@ class _Rewriter:
         return any(isinstance(g.target, ast.Name) and g.target.id in self.may_pend
                    for g in node.generators)
 
+    def iterates_pending(self, node: ast.expr) -> bool:
+        """May iterating `node` yield Pendings? Only a container this function filled.
+
+        A call's result, once resolved, holds no Pending of ours: its elements are
+        plain values, and the loop variable need not be tracked.
+        """
+        if isinstance(node, ast.Name):
+            return node.id in self.may_pend
+        if isinstance(node, (ast.List, ast.ListComp, ast.Tuple)):
+            return self.may_pend_expr(node)
+        return False
+
     def may_have_effects(self, node: ast.Call) -> bool:
         """Could this call change state the caller sees? Routed through `now` if so."""
         func = node.func
@@ -213,7 +226,20 @@ class _Rewriter:
             func.id not in self.locals
         ):
             return False
-        return not (isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS)
+        if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
+            return False  # its receiver goes through `mut` instead
+        return not self.is_builtin_method(func)
+
+    def is_builtin_method(self, func: ast.expr) -> bool:
+        """A method of a value known to be a builtin: a literal, or a local only ever
+        bound to literals (``counts = {}`` makes ``counts.get`` a dict method)."""
+        if not isinstance(func, ast.Attribute):
+            return False
+        receiver = func.value
+        if isinstance(receiver, (ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set,
+                                 ast.Tuple, ast.ListComp, ast.DictComp, ast.SetComp)):
+            return True
+        return isinstance(receiver, ast.Name) and receiver.id in self.builtin_typed
 
     def is_candidate(self, node: ast.Call) -> bool:
         """A plain call that may be deferred (to a thread). None in an async def."""
@@ -226,6 +252,8 @@ class _Rewriter:
                 return False
         if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS:
             return False
+        if self.is_builtin_method(func):
+            return False  # "-".join(...), counts.get(...) with counts = {}
         return not isinstance(func, ast.Lambda)
 
     # -- expressions -----------------------------------------------------------------
@@ -341,7 +369,7 @@ class _Rewriter:
     def generators(self, gens: list[ast.comprehension]) -> list[ast.comprehension]:
         out = []
         for g in gens:
-            if isinstance(g.target, ast.Name) and self.may_pend_expr(g.iter) and (
+            if isinstance(g.target, ast.Name) and self.iterates_pending(g.iter) and (
                 self.can_hold_pending(g.target.id)
             ):
                 self.bind(g.target.id)
@@ -444,9 +472,8 @@ class _Rewriter:
         if isinstance(node, ast.AnnAssign):
             if node.value is not None and isinstance(node.target, ast.Name) and (
                 self.can_hold_pending(node.target.id) and self.lazy_bindings
-            ):
-                if self.may_pend_expr(node.value):
-                    self.bind(node.target.id)
+            ) and (self.may_pend_expr(node.value) or node.target.id in self.may_pend):
+                self.bind(node.target.id)
                 value: ast.expr | None = self.expr(node.value, True)
             else:
                 value = self.expr(node.value, False) if node.value is not None else None
@@ -483,7 +510,7 @@ class _Rewriter:
             cls = type(node)
             return [ast.copy_location(cls(test=test, body=body, orelse=orelse), node)]
         if isinstance(node, ast.For):
-            if isinstance(node.target, ast.Name) and self.may_pend_expr(node.iter) and (
+            if isinstance(node.target, ast.Name) and self.iterates_pending(node.iter) and (
                 self.lazy_bindings and self.can_hold_pending(node.target.id)
             ):
                 self.bind(node.target.id)
@@ -620,6 +647,49 @@ class _Rewriter:
         return node
 
 
+_LITERALS = (ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set, ast.ListComp,
+             ast.DictComp, ast.SetComp)
+
+
+def _builtin_typed_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Locals every binding of which is a literal display (so their methods are builtin).
+
+    A name also bound any other way (a parameter, a call's result, a loop target,
+    ``with ... as``, ``except ... as``, an import, a walrus) is left out.
+    """
+    literal: set[str] = set()
+    other: set[str] = {a.arg for a in [*func.args.posonlyargs, *func.args.args,
+                                        *func.args.kwonlyargs]}
+    other |= {a.arg for a in (func.args.vararg, func.args.kwarg) if a is not None}
+    handled: set[int] = set()  # target nodes of the assignments judged above
+    for node in ast.walk(func):
+        if node is func:
+            continue
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            names = {t.id for t in node.targets}  # type: ignore[attr-defined]
+            (literal if isinstance(node.value, _LITERALS) else other).update(names)
+            handled.update(id(t) for t in node.targets)
+            continue
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            is_literal = node.value is not None and isinstance(node.value, _LITERALS)
+            (literal if is_literal else other).add(node.target.id)
+            handled.add(id(node.target))
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and (
+            id(node) not in handled
+        ):
+            other.add(node.id)  # any other binding: targets, augmented, del
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            other.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            other.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            other.update(node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            other.add(node.name)
+    return literal - other
+
+
 def _names_in(target: ast.expr) -> set[str]:
     return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
 
@@ -680,6 +750,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
     is_async = isinstance(func, ast.AsyncFunctionDef)
     _check_supported(func)
     captured = _captured_names(func)
+    builtin_typed = _builtin_typed_names(func)
     may_pend: set[str] = set()
     guarded: set[str] = set()
     for _ in range(20):
@@ -687,6 +758,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         # pass reads the original; only the last pass's output is kept.
         rewriter = _Rewriter(local_names, captured, may_pend, guarded, first_lineno,
                              is_async)
+        rewriter.builtin_typed = builtin_typed
         body = rewriter.body(func.body)
         if rewriter.may_pend == may_pend and rewriter.guarded == guarded:
             break
