@@ -102,3 +102,35 @@ def comprehension_in_genexp_iterable(x: str) -> str:
 def test_a_comprehension_in_a_generator_iterable(config: dict[str, Any]) -> None:
     jitted = wavejit.jit(comprehension_in_genexp_iterable, **config)
     assert jitted("a") == comprehension_in_genexp_iterable("a") == "AA"
+
+
+def io_json(d: dict[str, int]) -> str:
+    time.sleep(0.001)
+    return "k"
+
+
+def io_echo(s: str) -> str:
+    time.sleep(0.001)
+    return s
+
+
+def finally_after_a_raised_failure(n: int, log: list[str], shared: dict[str, int]) -> str:
+    try:
+        log.append("body")
+    except ValueError:
+        log.append("caught")
+    else:
+        shared[io_echo(io_json({}))] = io_num(n)  # io_num fails; raised here once
+    finally:
+        log.append("finally")  # must run: the failure is not raised a second time
+    return "done"
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_failure_raised_once_is_not_raised_again_in_finally(config: dict[str, Any]) -> None:
+    plain_log: list[str] = []
+    jit_log: list[str] = []
+    expected = outcome(finally_after_a_raised_failure, 0, plain_log, {})
+    jitted = wavejit.jit(finally_after_a_raised_failure, **config)
+    assert outcome(jitted, 0, jit_log, {}) == expected
+    assert jit_log == plain_log == ["body", "finally"]

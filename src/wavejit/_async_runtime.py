@@ -91,6 +91,7 @@ class AsyncInvocation:
         self.started = time.perf_counter()
         self.done = False
         self.last_commit = 0
+        self.delivered: dict[int, BaseException] = {}
 
     # -- deferral ----------------------------------------------------------------------
 
@@ -128,22 +129,33 @@ class AsyncInvocation:
     # -- resolution ------------------------------------------------------------------
 
     async def wait(self, x: Any) -> Any:
-        if type(x) is AsyncPending:
-            x = await x.value()
-        if self.owned:
-            self.owned.pop(id(x), None)
-        if self.borrowed:
-            await self._wait_borrowers(x)
-        if self.dirty and id(x) in self.dirty:
-            await self._resolve(x)
-        return x
+        try:
+            if type(x) is AsyncPending:
+                x = await x.value()
+            if self.owned:
+                self.owned.pop(id(x), None)
+            if self.borrowed:
+                await self._wait_borrowers(x)
+            if self.dirty and id(x) in self.dirty:
+                await self._resolve(x)
+            return x
+        except Exception as exc:
+            self.delivered[id(exc)] = exc  # raised once; barriers do not raise it again
+            raise
 
     async def shallow(self, x: Any) -> Any:
-        if type(x) is AsyncPending:
-            x = await x.value()
-        if self.borrowed:
-            await self._wait_borrowers(x)
-        return x
+        try:
+            if type(x) is AsyncPending:
+                x = await x.value()
+            if self.borrowed:
+                await self._wait_borrowers(x)
+            return x
+        except Exception as exc:
+            self.delivered[id(exc)] = exc
+            raise
+
+    def _undelivered(self, exc: BaseException | None) -> bool:
+        return exc is not None and id(exc) not in self.delivered
 
     async def _wait_borrowers(self, x: Any) -> None:
         entry = self.borrowed.pop(id(x), None)
@@ -248,8 +260,8 @@ class AsyncInvocation:
         self.settled = end
         self.borrowed.clear()
         for pending in self.spawned[start:end]:
-            if pending._exception is not None:
-                raise pending._exception
+            if self._undelivered(pending._exception):
+                raise pending._exception  # type: ignore[misc]
 
     async def fail(self, exc: BaseException) -> BaseException:
         start, end = self.settled, len(self.spawned)
@@ -263,8 +275,8 @@ class AsyncInvocation:
                 break
         for i in range(start, min(failing_at + 1, end)):
             earlier = self.spawned[i]._exception
-            if earlier is not None:
-                return earlier
+            if earlier is exc or self._undelivered(earlier):
+                return earlier  # type: ignore[return-value]
         return exc
 
     async def ret(self, value: Any) -> Any:

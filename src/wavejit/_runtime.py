@@ -131,7 +131,8 @@ class Invocation:
     """One call of a jitted function: its deferred calls and their bookkeeping."""
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
-                 "deferred_count", "started", "done", "last_commit", "_submit_task")
+                 "deferred_count", "started", "done", "last_commit", "delivered",
+                 "_submit_task")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -148,6 +149,7 @@ class Invocation:
         self.started = _perf_counter()
         self.done = False
         self.last_commit = 0  # index of the last deferred call with effects
+        self.delivered: dict[int, BaseException] = {}  # failures already raised
 
     # -- resolution -------------------------------------------------------------------
 
@@ -192,23 +194,36 @@ class Invocation:
         The object may escape here (stored elsewhere, passed on), so it is disowned:
         no Pending will be stored into it from now on.
         """
-        if type(x) is Pending:
-            x = x.value()
-        if self.owned:
-            self.owned.pop(id(x), None)
-        if self.borrowed:
-            self._wait_borrowers(x)
-        if self.dirty:
-            return self.resolve(x)
-        return x
+        try:
+            if type(x) is Pending:
+                x = x.value()
+            if self.owned:
+                self.owned.pop(id(x), None)
+            if self.borrowed:
+                self._wait_borrowers(x)
+            if self.dirty:
+                return self.resolve(x)
+            return x
+        except BaseException as exc:
+            self.delivered[id(exc)] = exc
+            raise
 
     def shallow(self, x: Any) -> Any:
         """`x` itself resolved, but not the Pendings inside it; no borrower outstanding."""
-        if type(x) is Pending:
-            x = x.value()
-        if self.borrowed:
-            self._wait_borrowers(x)
-        return x
+        try:
+            if type(x) is Pending:
+                x = x.value()
+            if self.borrowed:
+                self._wait_borrowers(x)
+            return x
+        except BaseException as exc:
+            self.delivered[id(exc)] = exc
+            raise
+
+    def _undelivered(self, exc: BaseException | None) -> bool:
+        """A failure not yet raised to the function's code (raising it twice would let
+        a later ``finally`` or handler see it again, which plain Python never does)."""
+        return exc is not None and id(exc) not in self.delivered
 
     def _wait_borrowers(self, x: Any) -> None:
         entry = self.borrowed.pop(id(x), None)
@@ -491,8 +506,8 @@ class Invocation:
         self.settled = len(spawned)
         self._release_settled()
         for pending in spawned[start:]:
-            if pending._exception is not None:
-                raise pending._exception
+            if self._undelivered(pending._exception):
+                raise pending._exception  # type: ignore[misc]
 
     def fail(self, exc: BaseException) -> BaseException:
         """The body raised `exc`: settle every outstanding call and say what to raise.
@@ -518,8 +533,8 @@ class Invocation:
         self._release_settled()
         for i in range(start, min(failing_at + 1, end)):
             earlier = spawned[i]._exception
-            if earlier is not None:
-                return earlier
+            if earlier is exc or self._undelivered(earlier):
+                return earlier  # type: ignore[return-value]
         return exc
 
     def ret(self, value: Any) -> Any:
