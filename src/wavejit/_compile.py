@@ -49,9 +49,15 @@ def _source_def(
     return node, filename, first
 
 
-def compile_function(fn: types.FunctionType,
-                     begin: Callable[[], Any]) -> tuple[types.FunctionType, RewriteResult]:
-    """The rewritten twin of `fn`, calling `begin()` on entry for its Invocation."""
+def compile_function(
+    fn: types.FunctionType, begin: Callable[[], Any],
+    hooked: set[tuple[int, int]] | None = None,
+) -> tuple[types.FunctionType, RewriteResult]:
+    """The rewritten twin of `fn`, calling `begin()` on entry for its Invocation.
+
+    `hooked`: if given, the (line, column) positions of the only calls that stay
+    candidate sites (tier 1); every other call is a plain call.
+    """
     code = fn.__code__
     if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
         raise Unsupported("generator functions are not rewritten")
@@ -60,7 +66,7 @@ def compile_function(fn: types.FunctionType,
     for sub in ast.walk(node):
         if isinstance(sub, ast.comprehension):
             local_names.update(n.id for n in ast.walk(sub.target) if isinstance(n, ast.Name))
-    result = rewrite(node, local_names - set(code.co_freevars), first)
+    result = rewrite(node, local_names - set(code.co_freevars), first, hooked)
 
     helpers = ["_wj_begin"]
     names = [*code.co_freevars, *helpers]

@@ -16,7 +16,6 @@ its evidence; ``last_run`` is a `RunRecord` of the last invocation's deferred ca
 
 from __future__ import annotations
 
-import ast
 import functools
 import inspect
 import os
@@ -27,151 +26,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from ._async_runtime import AsyncInvocation
-from ._compile import Unsupported, compile_function
+from ._compile import Unsupported
 from ._executors import resolve_executor
-from ._hints import callee_key, classify, is_safe_type
 from ._operator import Operator
-from ._report import CallRecord, Report, RunRecord, SiteReport
-from ._rewrite import SiteSpec
+from ._report import Report, RunRecord, SiteReport
 from ._runtime import Invocation
-from ._sites import Site, measurement_of
-from ._strategies import STRATEGIES, FunctionFeatures, SiteFeatures, select
+from ._strategies import STRATEGIES
+from ._tiers import PLAIN_AFTER, CompiledFunction, call_records
 
 __all__ = ["jit", "JitFunction", "PLAIN_AFTER"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Invocations that defer nothing before a function is run as plain code from then on.
-PLAIN_AFTER = 2
-
 STRATEGY_NAMES = ("auto", *STRATEGIES)
-
-
-def _features(fn: types.FunctionType, specs: list[SiteSpec]) -> FunctionFeatures:
-    """The function's features for the auto rule: from its AST and static analysis."""
-    static_io = 0
-    for spec in specs:
-        callee = _static_callee(spec.node.func, fn)
-        if callee is not None and classify(callee).io:
-            static_io += 1
-    return FunctionFeatures(
-        sites=len(specs),
-        static_io_sites=static_io,
-        loop_sites=sum(spec.in_loop for spec in specs),
-        ensemble_sites=sum(spec.ensemble for spec in specs),
-        operator=_is_operator_method(fn),
-    )
-
-
-def _static_callee(func: ast.expr, fn: types.FunctionType) -> Any:
-    """The object a callee expression names via module globals, if it is that simple."""
-    chain: list[str] = []
-    while isinstance(func, ast.Attribute):
-        chain.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name) or func.id in fn.__code__.co_varnames:
-        return None
-    current = fn.__globals__.get(func.id)
-    if func.id in fn.__code__.co_freevars and fn.__closure__ is not None:
-        try:
-            current = fn.__closure__[fn.__code__.co_freevars.index(func.id)].cell_contents
-        except ValueError:  # an empty cell
-            return None
-    for attr in reversed(chain):
-        if not isinstance(current, (types.ModuleType, type)):
-            return current if current is not None and attr else None
-        current = getattr(current, attr, None)
-    return current
-
-
-def _call_records(spawned: list[Any]) -> list[CallRecord]:
-    """The deferred calls, with dependencies through tuple gathers resolved."""
-    index = {id(p): i for i, p in enumerate(p for p in spawned if p.site is not None)}
-    by_id = {id(p): p for p in spawned}
-
-    def deps_of(p: Any) -> set[int]:
-        out: set[int] = set()
-        for d in p.deps:
-            if id(d) in index:
-                out.add(index[id(d)])
-            elif id(d) in by_id:
-                out |= deps_of(d)  # a gather: what it waited for
-        return out
-
-    return [CallRecord(p.name, p.site.label, p.started, p.finished, p.thread,
-                       p.cancelled(), p._exception is not None, tuple(sorted(deps_of(p))))
-            for p in spawned if p.site is not None]
-
-
-def _is_operator_method(fn: types.FunctionType) -> bool:
-    owner: Any = fn.__globals__
-    parts = fn.__qualname__.split(".")[:-1]
-    if not parts or "<locals>" in parts:
-        return fn.__name__ == "forward" and bool(parts)
-    for part in parts:
-        owner = owner.get(part) if isinstance(owner, dict) else getattr(owner, part, None)
-    return isinstance(owner, type) and issubclass(owner, Operator)
-
-
-class CompiledFunction:
-    """The rewritten function with its sites, and the per-invocation runtime hook."""
-
-    def __init__(self, fn: types.FunctionType, owner: JitFunction) -> None:
-        self.owner = owner
-        self.function, result = compile_function(fn, self.begin)
-        filename = os.path.basename(fn.__code__.co_filename)
-        self.sites = [Site(i, filename, spec.lineno, spec.describe)
-                      for i, spec in enumerate(result.sites)]
-        self.specs = result.sites
-        self.source_function = fn
-        self.features = _features(fn, result.sites)
-        if owner.strategy == "auto":
-            self.strategy, self.strategy_reason = select(self.features)
-        else:
-            self.strategy = STRATEGIES[owner.strategy]
-            self.strategy_reason = "chosen by jit(strategy=...)"
-        for site, spec in zip(self.sites, result.sites):
-            site.strategy = self.strategy
-            site.features = SiteFeatures(in_loop=spec.in_loop, ensemble=spec.ensemble)
-        self.compile_seconds = 0.0
-        self.invocations = 0
-        self.quiet_invocations = 0
-        self.is_safe_type = is_safe_type
-        self.is_async = bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
-
-    def predict(self, site: Site,
-                spec: SiteSpec) -> list[tuple[str, bool, str, tuple[float, float] | None]]:
-        """The verdict a site would get, from the callee its source names statically."""
-        callee = _static_callee(spec.node.func, self.source_function)
-        if callee is None:
-            return [("?", False, "callee known only at run time", None)]
-        info = classify(callee)
-        verdict = self.strategy.verdict(info, measurement_of(callee_key(callee)),
-                                        site.features)
-        name = getattr(callee, "__qualname__", type(callee).__name__)
-        reason = verdict.reason
-        if verdict.profile:
-            reason += ("; measured at run time: deferred if handed an I/O client or "
-                       "measured I/O-bound")
-        return [(name, verdict.defer, f"predicted: {reason}", None)]
-
-    def begin(self) -> Invocation | AsyncInvocation:
-        if self.is_async:
-            return AsyncInvocation(self)
-        owner = self.owner
-        return Invocation(self, resolve_executor(owner.executor, owner.max_workers))
-
-    def finished(self, inv: Invocation | AsyncInvocation) -> None:
-        self.invocations += 1
-        if inv.deferred_count or any(site.promoted for site in self.sites):
-            self.quiet_invocations = 0
-            self.owner._record(inv)
-        else:
-            self.quiet_invocations += 1
-            if self.quiet_invocations >= PLAIN_AFTER:
-                self.owner._go_plain(
-                    f"{self.quiet_invocations} calls deferred nothing and no call was "
-                    "measured I/O-bound: running the plain function")
 
 
 class JitFunction:
@@ -245,6 +112,9 @@ class JitFunction:
             assert self._impl is not None
             return self._impl
 
+    def _set_impl(self, impl: Callable[..., Any]) -> None:
+        self._impl = impl
+
     def _go_plain(self, reason: str, fallback: bool = False) -> None:
         self._plain_reason = reason
         self._fallback = fallback
@@ -260,7 +130,7 @@ class JitFunction:
         """The deferred calls of the last invocation that deferred any."""
         if self._last_run is None and self._last_invocation is not None:
             inv, finished = self._last_invocation
-            calls = _call_records(inv.spawned)
+            calls = call_records(inv.spawned)
             self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
                                        finished, calls)
         return self._last_run
@@ -292,7 +162,7 @@ class JitFunction:
         elif self._impl is self._fn:
             status = "plain"
         else:
-            status = "rewritten"
+            status = f"rewritten ({compiled.tier})" if compiled is not None else "rewritten"
         if compiled is not None:
             strategy = compiled.strategy.name
             strategy_reason = compiled.strategy_reason

@@ -141,6 +141,7 @@ class _Rewriter:
         self.is_async = is_async
         self.locals = local_names
         self.builtin_typed: set[str] = set()
+        self.hooked: set[tuple[int, int]] | None = None  # tier 1: the only candidates
         self.captured = captured
         self.may_pend = set(may_pend)
         self.guarded = set(guarded)  # names passed to candidate calls (borrow checks)
@@ -243,6 +244,8 @@ class _Rewriter:
 
     def is_candidate(self, node: ast.Call) -> bool:
         """A plain call that may be deferred (to a thread). None in an async def."""
+        if self.hooked is not None and (node.lineno, node.col_offset) not in self.hooked:
+            return False
         return not self.is_async and self.is_callable_candidate(node)
 
     def is_callable_candidate(self, node: ast.Call) -> bool:
@@ -388,7 +391,9 @@ class _Rewriter:
             self.lazy_bindings
             and len(node.args) == _CONTAINER_METHODS[func.attr] and not node.keywords
             and not any(isinstance(a, ast.Starred) for a in node.args)
-            and self.may_pend_expr(node.args[-1])
+            and (self.may_pend_expr(node.args[-1]) or (
+                # appending to a list that holds Pendings must not wait for them
+                isinstance(func.value, ast.Name) and func.value.id in self.may_pend))
         ):
             receiver = self.shallow(func.value)
             if isinstance(func.value, ast.Name):
@@ -745,7 +750,7 @@ class _AwaitHooks(ast.NodeTransformer):
 
 
 def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
-            first_lineno: int) -> RewriteResult:
+            first_lineno: int, hooked: set[tuple[int, int]] | None = None) -> RewriteResult:
     """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot."""
     is_async = isinstance(func, ast.AsyncFunctionDef)
     _check_supported(func)
@@ -759,6 +764,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         rewriter = _Rewriter(local_names, captured, may_pend, guarded, first_lineno,
                              is_async)
         rewriter.builtin_typed = builtin_typed
+        rewriter.hooked = hooked
         body = rewriter.body(func.body)
         if rewriter.may_pend == may_pend and rewriter.guarded == guarded:
             break

@@ -120,6 +120,9 @@ class Site:
         self.inline_calls = 0
         self.strategy: Strategy = STRATEGIES["io_aware"]
         self.features = SiteFeatures()
+        self.seen: set[Any] = set()  # every callee key this site has called
+        # Tier 1: called with (site, callee name) when a callee never seen turns up.
+        self.guard: Callable[[Site, str], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Site {self.label}>"
@@ -143,6 +146,10 @@ class Site:
         else:
             key = callee_key(fn)
             decision = self._decisions.get(key)  # type: ignore[assignment]
+            if key not in self.seen:
+                self.seen.add(key)
+                if self.guard is not None:
+                    self.guard(self, _name(fn))
             if decision is None:
                 decision = self._decide_awaited(fn) if awaited else self._decide(fn, key)
                 self._decisions[key] = decision
