@@ -633,3 +633,65 @@ def p_binop(x: str) -> str:
 
 def test_operands_start_together() -> None:
     assert same(p_binop, "x") < 1.8 * L
+
+
+# glue on a result in the same loop iteration: the loop keeps starting calls
+def answer(model: str, q: str) -> dict[str, str]:
+    time.sleep(L)
+    return {"text": f"{model} on {q}"}
+
+
+def p_glue(models: list[str], q: str) -> list[str]:
+    out = []
+    for m in models:
+        r = answer(m, q)
+        out.append(f"{m}: {r['text'][:12]}!" + "?")
+    return out
+
+
+def test_glue_in_a_loop_does_not_serialise_it() -> None:
+    assert same(p_glue, ["a", "b", "c", "d", "e"], "q") < 3 * L
+
+
+def p_glue_error(models: list[str]) -> list[str]:
+    out = []
+    for m in models:
+        r = answer(m, "q")
+        out.append(f"{r['missing']}")  # KeyError, raised where plain Python raises it
+    return out
+
+
+def test_glue_errors_are_plain_errors() -> None:
+    same_error(p_glue_error, ["a", "b"])
+
+
+def p_glue_mutable(models: list[str]) -> list[str]:
+    out = []
+    seen: list[str] = []
+    for m in models:
+        r = answer(m, "q")
+        out.append(f"{r['text']} after {seen}")  # reads a list mutated below: runs now
+        seen.append(m)
+    return out
+
+
+def test_glue_over_a_mutable_value_reads_it_in_order() -> None:
+    same(p_glue_mutable, ["a", "b", "c"])
+
+
+def enrich_answer(d: dict[str, str]) -> int:
+    time.sleep(0.01)
+    d["text"] = "changed"
+    return 1
+
+
+def p_glue_then_mutate(q: str) -> str:
+    r = answer("m", q)
+    s = f"{r['text']}"  # a continuation reading r...
+    enrich_answer(r)  # ...which must run before this call mutates r
+    return s
+
+
+def test_glue_reads_a_result_before_a_later_call_mutates_it() -> None:
+    for _ in range(3):
+        same(p_glue_then_mutate, "q")

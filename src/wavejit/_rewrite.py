@@ -184,6 +184,8 @@ class _Rewriter:
         if isinstance(node, ast.Await):
             return self.is_async and isinstance(node.value, ast.Call) and (
                 self.is_callable_candidate(node.value))
+        if isinstance(node, (ast.JoinedStr, ast.BinOp)):
+            return not self.is_async and self.lazy_bindings and self.is_glue(node)
         if isinstance(node, ast.Call):
             return self.is_candidate(node) or any(
                 self.may_pend_expr(a) for a in node.args
@@ -313,6 +315,8 @@ class _Rewriter:
             new_dcomp = ast.DictComp(key=self.expr(node.key, False),
                                      value=self.expr(node.value, True), generators=gens)
             return ast.copy_location(_call("new_dict", new_dcomp), node)
+        if lazy and not self.is_async and self.lazy_bindings and self.is_glue(node):
+            return self.later(node)
         if isinstance(node, ast.BinOp) and (
             self.may_pend_expr(node.left) or self.may_pend_expr(node.right)
         ):
@@ -434,6 +438,36 @@ class _Rewriter:
                 _call("call", ast.Constant(index), new_func, *args, keywords=keywords), node)
         return ast.copy_location(_call("now", new_func, *args, keywords=keywords), node)
 
+    def is_glue(self, node: ast.expr) -> bool:
+        """An f-string or operator expression over a pending local, and nothing else.
+
+        Such glue (``f"{m}: {r}"``, ``r + "!"``, ``r["text"][:100]``) only formats,
+        indexes or combines values: it can run later, once its inputs have arrived,
+        as a continuation. Calls, comprehensions and anything else are not glue.
+        """
+        if not isinstance(node, (ast.JoinedStr, ast.BinOp)):
+            return False
+        pending = False
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                if not isinstance(sub.ctx, ast.Load):
+                    return False
+                pending = pending or sub.id in self.may_pend
+            elif not isinstance(sub, _GLUE_NODES):
+                return False
+        return pending
+
+    def later(self, node: ast.expr) -> ast.expr:
+        """``_wj_inv.later(lambda a, b: <node>, a, b)``: the names are bound now."""
+        names = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)})
+        params = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names],
+                               vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                               defaults=[])
+        body = copy.deepcopy(node)  # the lambda must not share nodes with the original
+        return ast.copy_location(_call(
+            "later", ast.Lambda(args=params, body=body),
+            *[ast.Name(n, ast.Load()) for n in names]), node)
+
     def await_(self, node: ast.Await, lazy: bool) -> ast.expr:
         """``await f(...)``: lazily, a task started now and awaited at first use."""
         call = node.value
@@ -545,15 +579,19 @@ class _Rewriter:
                 ast.With(items=items, body=body, type_comment=None), node)]
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
             body = self.guarded_body(node.body)  # type: ignore[attr-defined]
+            # With a finally block, a failure in a handler or the else block must be
+            # raised inside it, so the finally block runs before it propagates.
+            guarded = bool(node.finalbody)  # type: ignore[attr-defined]
+            block = self.guarded_body if guarded else self.body
             handlers = []
             for h in node.handlers:  # type: ignore[attr-defined]
                 handlers.append(ast.copy_location(ast.ExceptHandler(
                     type=self.expr(h.type, False) if h.type else None, name=h.name,
-                    body=self.body(h.body)), h))
+                    body=block(h.body)), h))
             new = copy.copy(node)
             new.body = body  # type: ignore[attr-defined]
             new.handlers = handlers  # type: ignore[attr-defined]
-            new.orelse = self.body(node.orelse)  # type: ignore[attr-defined]
+            new.orelse = block(node.orelse) if node.orelse else []  # type: ignore[attr-defined]
             self.finally_depth += 1
             new.finalbody = self.body(node.finalbody)  # type: ignore[attr-defined]
             self.finally_depth -= 1
@@ -693,6 +731,11 @@ def _builtin_typed_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[st
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             other.add(node.name)
     return literal - other
+
+
+_GLUE_NODES = (ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.UnaryOp, ast.Constant,
+               ast.Subscript, ast.Attribute, ast.Slice, ast.Tuple, ast.Load, ast.operator,
+               ast.unaryop)
 
 
 def _names_in(target: ast.expr) -> set[str]:

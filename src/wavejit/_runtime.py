@@ -196,6 +196,8 @@ class Invocation:
         """
         try:
             if type(x) is Pending:
+                if self.borrowed:
+                    self._wait_borrowers(x)  # glue reading it runs first
                 x = x.value()
             if self.owned:
                 self.owned.pop(id(x), None)
@@ -280,6 +282,31 @@ class Invocation:
             self._wait_borrowers(getattr(fn, "__self__", None))
         return fn(*args, **kwargs)
 
+    def later(self, glue: Callable[..., Any], *args: Any) -> Any:
+        """Glue (an f-string, an operator expression) over values that may be pending.
+
+        If an input is still pending, the glue becomes a continuation: a Pending that
+        evaluates it once its inputs have arrived, so a loop of "call, then format its
+        result" keeps starting calls. Every other input must be immutable (it is read
+        later); otherwise, and when nothing is pending, the glue runs now. The
+        continuation borrows its pending inputs: a strict use of one waits for it.
+        """
+        waiting = [a for a in args if type(a) is Pending and not a._state >= _FINISHED]
+        if not waiting or not all(type(a) is Pending or type(a) in _IMMUTABLE for a in args):
+            return glue(*[self.wait(a) for a in args])
+        pending = Pending(self, None, glue, args, {})
+        pending.name = "glue"
+        for a in waiting:
+            entry = self.borrowed.get(id(a))
+            if entry is None:
+                self.borrowed[id(a)] = (a, [(pending, False)])
+            else:
+                entry[1].append((pending, False))
+        self.spawned.append(pending)
+        pending.deps = waiting
+        _when_all_done(waiting, lambda: self._submit(pending))
+        return pending
+
     def binop(self, op: str, left: Any, right: Any) -> Any:
         """``left <op> right`` on the operands' values (both may have been pending)."""
         return BINARY_OPERATORS[op](self.wait(left), self.wait(right))
@@ -327,6 +354,9 @@ class Invocation:
                 continue
             if t is Pending:
                 deps.append(a)
+                readers = self.borrowed.get(id(a)) if self.borrowed else None
+                if readers and decision.mutates_arg(position, args, kwargs):
+                    deps.extend(p for p, _ in readers[1])  # glue reads it before
                 continue
             if self.dirty and id(a) in self.dirty:
                 self._collect_deps(a, deps)
