@@ -134,3 +134,26 @@ def test_a_failure_raised_once_is_not_raised_again_in_finally(config: dict[str, 
     jitted = wavejit.jit(finally_after_a_raised_failure, **config)
     assert outcome(jitted, 0, jit_log, {}) == expected
     assert jit_log == plain_log == ["body", "finally"]
+
+
+def failure_in_else_then_finally(n: int, log: list[str]) -> tuple[int]:
+    try:
+        log.append("body")
+    except ValueError:
+        log.append("caught")
+    else:
+        v = io_add(io_num(n), 1)  # fails (n=0): the finally block still runs first
+        log.append(f"else {v}")
+    finally:
+        log.append("finally")
+    return (n,)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_failure_in_else_runs_the_finally_block(config: dict[str, Any]) -> None:
+    plain_log: list[str] = []
+    jit_log: list[str] = []
+    expected = outcome(failure_in_else_then_finally, 0, plain_log)
+    assert outcome(wavejit.jit(failure_in_else_then_finally, **config), 0, jit_log) == (
+        expected)
+    assert jit_log == plain_log == ["body", "finally"]
