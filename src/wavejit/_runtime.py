@@ -54,7 +54,7 @@ _perf_counter = time.perf_counter
 class Pending(Task[Any]):
     """A deferred call's future. Its value is the call's return value."""
 
-    __slots__ = ("site", "deps", "cpu", "_inv", "__weakref__")
+    __slots__ = ("site", "deps", "cpu", "measure", "_inv", "__weakref__")
 
     def __init__(self, inv: Invocation, site: Any, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -62,6 +62,7 @@ class Pending(Task[Any]):
                          name=site.label if site is not None else "gather")
         self.site = site
         self.deps: list[Pending] = []  # must finish first (data flow and ordering)
+        self.measure = site is not None  # report timings to the site (until known)
         self.cpu = 0.0
         self._inv = inv
 
@@ -96,7 +97,7 @@ def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ..
         raise
     finally:
         pending.cpu = _thread_time() - cpu0
-        if pending.site is not None:
+        if pending.measure:
             pending.site.observe(fn, _perf_counter() - wall0, pending.cpu)
 
 
@@ -339,6 +340,7 @@ class Invocation:
         mutate it. Immutable arguments (the common case: strings) cost one set test.
         """
         pending = Pending(self, site, fn, args, kwargs)
+        pending.measure = decision.measure
         deps: list[Pending] = []
         touched: list[tuple[Any, bool]] | None = None
         receiver = getattr(fn, "__self__", None)
@@ -611,7 +613,7 @@ def _observe_spans(spawned: list[Pending]) -> None:
     """
     spans: dict[tuple[Any, Any], list[float]] = {}
     for p in spawned:
-        if p.site is None or not p.finished or p._exception is not None:
+        if not p.measure or not p.finished or p._exception is not None:
             continue
         key = (p.site, callee_key(p.args[1]))
         entry = spans.get(key)

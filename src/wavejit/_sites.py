@@ -45,6 +45,7 @@ class Decision:
     reason: str
     info: CalleeInfo
     effects: bool = True
+    measure: bool = True  # deferred calls still worth timing (the verdict may change)
 
     @property
     def safe_receiver(self) -> bool:
@@ -184,8 +185,11 @@ class Site:
                             "stays in program order", info, effects)
         if _is_builtin_glue(fn):
             return Decision(False, False, "builtin: never I/O", info, effects)
-        verdict = self.strategy.verdict(info, _measurements.get(key), self.features)
-        return Decision(verdict.defer, verdict.profile, verdict.reason, info, effects)
+        measured = _measurements.get(key)
+        verdict = self.strategy.verdict(info, measured, self.features)
+        done = measured is not None and measured.calls >= PROFILE_CALLS
+        return Decision(verdict.defer, verdict.profile, verdict.reason, info, effects,
+                        measure=not done)
 
     def observe(self, fn: Any, wall: float, cpu: float) -> None:
         """Record one call's timings (inline or deferred); re-judge at milestones.
