@@ -122,15 +122,10 @@ def register_io(target: Any, *, safe_to_share: bool = True) -> None:
             _IO_PREFIXES.append(target)
             if safe_to_share:
                 _SAFE_PREFIXES.append(target)
-            _prefix_cache.clear()
-            _safe_type_cache.clear()
-            _io_client_type_cache.clear()
         elif isinstance(target, type):
             _io_types.add(target)
             if safe_to_share:
                 _safe_types.add(target)
-            _safe_type_cache.clear()
-            _io_client_type_cache.clear()
         elif callable(target):
             _user_io.add(id(target))
             _IO_CALLABLES.add(target)  # keeps it alive, so its id stays valid
@@ -140,7 +135,9 @@ def register_io(target: Any, *, safe_to_share: bool = True) -> None:
                 f"register_io() takes a callable, a class or a module prefix string, "
                 f"not {type(target).__name__}"
             )
-        _classify_cache.clear()
+        for cache in (_classify_cache, _prefix_cache, _safe_type_cache,
+                      _io_client_type_cache):
+            cache.clear()
 
 
 def io(fn: F) -> F:

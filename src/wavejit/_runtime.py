@@ -439,24 +439,18 @@ class Invocation:
 
     def new_list(self, items: list[Any]) -> list[Any]:
         """A list display or comprehension: owned; registered dirty if it holds a Pending."""
-        holds = False
-        for e in items:
-            if self._stored(e):
-                holds = True
-        if holds:
-            self.dirty[id(items)] = items
-        self.owned[id(items)] = items
+        self._new_container(items, items)
         return items
 
     def new_dict(self, items: dict[Any, Any]) -> dict[Any, Any]:
-        holds = False
-        for e in items.values():
-            if self._stored(e):
-                holds = True
-        if holds:
-            self.dirty[id(items)] = items
-        self.owned[id(items)] = items
+        self._new_container(items, items.values())
         return items
+
+    def _new_container(self, container: Any, values: Any) -> None:
+        # Every element is checked (not any()): each one stored is disowned.
+        if any([self._stored(e) for e in values]):
+            self.dirty[id(container)] = container
+        self.owned[id(container)] = container
 
     def new_tuple(self, *items: Any) -> Any:
         """A tuple display: a tuple, or a Pending for it if an element is pending.
