@@ -99,7 +99,6 @@ _READ_ONLY_BUILTINS = frozenset({
 _registry_lock = threading.RLock()
 _io_types: set[type] = set()
 _safe_types: set[type] = set()
-_user_io: set[int] = set()
 _safe_type_cache: dict[type, bool] = {}
 _prefix_cache: dict[str, bool] = {}
 
@@ -127,7 +126,6 @@ def register_io(target: Any, *, safe_to_share: bool = True) -> None:
             if safe_to_share:
                 _safe_types.add(target)
         elif callable(target):
-            _user_io.add(id(target))
             _IO_CALLABLES.add(target)  # keeps it alive, so its id stays valid
             _IO_CALLABLE_IDS.add(id(target))
         else:
