@@ -16,19 +16,27 @@ def _ratio(value: float | None) -> str:
     return f"{value:.2f}x" if value is not None else "-"
 
 
-def format_scenario(result: ScenarioResult, peers: tuple[str, ...] = PEERS) -> list[str]:
-    lines = []
-    name = result.name
+def _cells(result: ScenarioResult,
+           peers: tuple[str, ...]) -> list[tuple[str, str, str, str, str]]:
+    """(peer, wall ms, vs plain, vs pool, efficiency) for each peer that ran."""
+    rows = []
     for peer in peers:
         wall = result.wall(peer)
         if wall is None:
             continue
         efficiency = result.efficiency(peer)
-        lines.append(
-            f"{name:<16} {peer:<14} {wall * 1e3:>9.1f} {_ratio(result.speedup(peer)):>9} "
-            f"{_ratio(result.speedup(peer, THREADPOOL)):>8} "
-            f"{f'{efficiency:.0%}' if efficiency is not None else '-':>10}"
-        )
+        rows.append((peer, f"{wall * 1e3:.1f}", _ratio(result.speedup(peer)),
+                     _ratio(result.speedup(peer, THREADPOOL)),
+                     f"{efficiency:.0%}" if efficiency is not None else "-"))
+    return rows
+
+
+def format_scenario(result: ScenarioResult, peers: tuple[str, ...] = PEERS) -> list[str]:
+    lines = []
+    name = result.name
+    for peer, wall, vs_plain, vs_pool, efficiency in _cells(result, peers):
+        lines.append(f"{name:<16} {peer:<14} {wall:>9} {vs_plain:>9} {vs_pool:>8} "
+                     f"{efficiency:>10}")
         name = ""
     if result.ideal is not None:
         lines.append(f"{'':<16} {'ideal':<14} {result.ideal * 1e3:>9.1f}")
@@ -60,16 +68,8 @@ def format_markdown(bench: BenchResult, peers: tuple[str, ...] = PEERS) -> str:
     ]
     for result in bench.scenarios:
         name = f"`{result.name}`"
-        for peer in peers:
-            wall = result.wall(peer)
-            if wall is None:
-                continue
-            efficiency = result.efficiency(peer)
-            rows.append(
-                f"| {name} | {peer} | {wall * 1e3:.1f} | {_ratio(result.speedup(peer))} | "
-                f"{_ratio(result.speedup(peer, THREADPOOL))} | "
-                f"{f'{efficiency:.0%}' if efficiency is not None else '-'} |"
-            )
+        for cells in _cells(result, peers):
+            rows.append(f"| {name} | " + " | ".join(cells) + " |")
             name = ""
         if result.ideal is not None:
             rows.append(f"| {name} | *ideal* | {result.ideal * 1e3:.1f} | | | |")
