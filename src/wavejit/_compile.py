@@ -13,40 +13,14 @@ from __future__ import annotations
 
 import ast
 import inspect
-import linecache
-import textwrap
 import types
 from collections.abc import Callable
 from typing import Any
 
 from ._rewrite import RewriteResult, Unsupported, rewrite
+from ._source import NoSource, function_def
 
 __all__ = ["compile_function", "Unsupported"]
-
-
-def _source_def(
-    fn: types.FunctionType,
-) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, int]:
-    # What inspect.getsourcelines does for a function, without its module search.
-    filename = fn.__code__.co_filename
-    first = fn.__code__.co_firstlineno
-    all_lines = linecache.getlines(filename, fn.__globals__)
-    if not all_lines or first > len(all_lines):
-        raise Unsupported(f"no source available for {filename!r} (a REPL, exec or a "
-                          "compiled-only module)")
-    lines = inspect.getblock(all_lines[first - 1:])
-    source = textwrap.dedent("".join(lines))
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise Unsupported(f"its source does not parse on its own ({exc.msg})") from None
-    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
-        raise Unsupported("its source is not a def statement (a lambda?)")
-    node = tree.body[0]
-    if node.name != fn.__name__:
-        raise Unsupported(f"its source defines {node.name!r}, not {fn.__name__!r}")
-    ast.increment_lineno(tree, first - 1)
-    return node, filename, first
 
 
 def compile_function(
@@ -61,12 +35,13 @@ def compile_function(
     code = fn.__code__
     if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
         raise Unsupported("generator functions are not rewritten")
-    node, filename, first = _source_def(fn)
+    try:
+        node = function_def(fn)
+    except NoSource as exc:
+        raise Unsupported(str(exc)) from None
+    filename, first = code.co_filename, code.co_firstlineno
     local_names = set(code.co_varnames) | set(code.co_cellvars)
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.comprehension):
-            local_names.update(n.id for n in ast.walk(sub.target) if isinstance(n, ast.Name))
-    result = rewrite(node, local_names - set(code.co_freevars), first, hooked)
+    result = rewrite(node, local_names, set(code.co_freevars), first, hooked)
 
     helpers = ["_wj_begin"]
     names = [*code.co_freevars, *helpers]

@@ -26,7 +26,6 @@ import inspect
 import select
 import socket
 import subprocess
-import textwrap
 import threading
 import time
 import types
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._operator import Operator
+from ._source import NoSource, function_def
 
 __all__ = [
     "CalleeInfo",
@@ -387,16 +387,9 @@ def scan_function(fn: types.FunctionType, self_type: type | None = None,
 
 def _function_node(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     try:
-        source = textwrap.dedent(inspect.getsource(fn))
-        tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError, IndentationError):
+        return function_def(fn)
+    except (NoSource, OSError):
         return None
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-            node.name == fn.__name__
-        ):
-            return node
-    return None
 
 
 def _root_name(node: ast.expr) -> str | None:

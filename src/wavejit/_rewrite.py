@@ -85,52 +85,132 @@ def _stmt(method: str, *args: ast.expr) -> ast.Expr:
     return ast.Expr(_call(method, *args))
 
 
-def _captured_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Names used inside nested scopes whose code the rewrite leaves alone.
+@dataclass
+class _Prescan:
+    """What one walk over the whole ``def`` learns before the rewrite passes."""
 
-    Lambdas, nested functions and classes, and generator expressions (except their
-    first iterable, which is evaluated at once, here).
+    captured: set[str]  # used in nested scopes the rewrite leaves alone
+    builtin_typed: set[str]  # locals only ever bound to literal displays
+    comprehension_targets: set[str]  # locals of comprehensions (not in co_varnames)
+    filled: set[str]  # receivers of x.append/extend/insert(...) and x[k] = ...
+
+
+_NESTED_SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_LITERALS = (ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set, ast.ListComp,
+             ast.DictComp, ast.SetComp)
+
+
+def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
+    """One recursive walk (`ast.walk` is several times slower) that
+
+    * rejects what the rewrite does not support (`Unsupported`): ``async for`` /
+      ``async with`` in the function's own scope, names that could observe pending
+      values (``locals()``, ``eval``...), names reserved by wavejit;
+    * collects the *captured* names: every name inside a lambda, nested function or
+      class, or a generator expression except its first iterable (evaluated at once,
+      here): their code is not rewritten, so such names must never hold a Pending;
+    * collects the *builtin-typed* locals: names every binding of which is a literal
+      display, so ``counts.get`` with ``counts = {}`` is a dict method. A name also
+      bound any other way (a parameter, a call's result, a loop target, ``with ... as``,
+      ``except ... as``, an import, a walrus, in any scope) is left out;
+    * collects comprehension targets, locals of their own code objects;
+    * collects the names of containers filled in place, ``x.append(v)``, ``x[k] = v``.
     """
     captured: set[str] = set()
+    literal: set[str] = set()
+    other: set[str] = {a.arg for a in [*func.args.posonlyargs, *func.args.args,
+                                        *func.args.kwonlyargs]}
+    other |= {a.arg for a in (func.args.vararg, func.args.kwarg) if a is not None}
+    comprehension_targets: set[str] = set()
+    filled: set[str] = set()
+    handled: set[int] = set()  # Name targets of the assignments judged whole
+    name_type, ast_type = ast.Name, ast.AST
 
-    def names(node: ast.AST) -> set[str]:
-        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef,
-                             ast.ClassDef)):
-            captured.update(names(node))
-        elif isinstance(node, ast.GeneratorExp):
-            first = node.generators[0]
-            visit(first.iter)
-            for part in [node.elt, first.target, *first.ifs, *node.generators[1:]]:
-                captured.update(names(part))
-        else:
-            for child in ast.iter_child_nodes(node):
-                visit(child)
+    def visit(node: ast.AST, nested: bool) -> None:  # noqa: C901 - one case per kind
+        kind = type(node)
+        if kind is name_type:
+            name = node.id  # type: ignore[attr-defined]
+            if name in _UNSUPPORTED_NAMES:
+                raise Unsupported(f"uses {name}(), which could observe pending values")
+            if name.startswith(_PREFIX):
+                raise Unsupported(f"uses the name {name!r}, reserved by wavejit")
+            if nested:
+                captured.add(name)
+            if type(node.ctx) is not ast.Load and id(node) not in handled:  # type: ignore[attr-defined]
+                other.add(name)  # any other binding: targets, augmented, del
+            return
+        if kind is ast.Call and isinstance(node.func, ast.Attribute) and (  # type: ignore[attr-defined]
+            node.func.attr in _CONTAINER_METHODS and type(node.func.value) is name_type  # type: ignore[attr-defined]
+        ):
+            filled.add(node.func.value.id)  # type: ignore[attr-defined]
+        elif kind is ast.Assign and len(node.targets) == 1 and isinstance(  # type: ignore[attr-defined]
+            node.targets[0], ast.Subscript) and type(node.targets[0].value) is name_type:  # type: ignore[attr-defined]
+            filled.add(node.targets[0].value.id)  # type: ignore[attr-defined]
+        if kind is ast.Assign and all(type(t) is name_type for t in node.targets):  # type: ignore[attr-defined]
+            names = {t.id for t in node.targets}  # type: ignore[attr-defined]
+            (literal if isinstance(node.value, _LITERALS) else other).update(names)  # type: ignore[attr-defined]
+            handled.update(id(t) for t in node.targets)  # type: ignore[attr-defined]
+        elif kind is ast.AnnAssign and type(node.target) is name_type:  # type: ignore[attr-defined]
+            is_literal = isinstance(node.value, _LITERALS)  # type: ignore[attr-defined]
+            (literal if is_literal else other).add(node.target.id)  # type: ignore[attr-defined]
+            handled.add(id(node.target))  # type: ignore[attr-defined]
+        elif kind in (ast.AsyncFor, ast.AsyncWith) and not nested:
+            raise Unsupported("async for / async with are not rewritten yet")
+        elif kind is ast.comprehension:
+            comprehension_targets.update(_names_in(node.target))  # type: ignore[attr-defined]
+        elif kind in (ast.Import, ast.ImportFrom):
+            other.update((a.asname or a.name).split(".")[0] for a in node.names)  # type: ignore[attr-defined]
+        elif kind is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
+            other.add(node.name)  # type: ignore[attr-defined]
+        elif kind in (ast.Global, ast.Nonlocal):
+            other.update(node.names)  # type: ignore[attr-defined]
+        elif kind in _NESTED_SCOPES:
+            if kind is not ast.Lambda:
+                other.add(node.name)  # type: ignore[attr-defined]
+            nested = True
+        elif kind is ast.GeneratorExp and not nested:
+            generators = node.generators  # type: ignore[attr-defined]
+            visit(generators[0].iter, False)
+            comprehension_targets.update(_names_in(generators[0].target))
+            for part in [node.elt, generators[0].target, *generators[0].ifs,  # type: ignore[attr-defined]
+                         *generators[1:]]:
+                visit(part, True)
+            return
+        for field_name in node._fields:
+            value = getattr(node, field_name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast_type):
+                        visit(item, nested)
+            elif isinstance(value, ast_type):
+                visit(value, nested)
 
     for stmt in func.body:
-        visit(stmt)
-    return captured
+        visit(stmt, False)
+    return _Prescan(captured, literal - other, comprehension_targets, filled)
 
 
-def _check_supported(func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-    is_async = isinstance(func, ast.AsyncFunctionDef)
-    for stmt in func.body:
-        for node in ast.walk(stmt):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
-                                 ast.ClassDef)):
-                continue
-            if isinstance(node, (ast.Yield, ast.YieldFrom)):
-                raise Unsupported("generator functions are not rewritten")
-            if isinstance(node, ast.Await) and not is_async:  # pragma: no cover - a SyntaxError
-                raise Unsupported("await outside async def")
-            if isinstance(node, (ast.AsyncFor, ast.AsyncWith)):
-                raise Unsupported("async for / async with are not rewritten yet")
-            if isinstance(node, ast.Name) and node.id in _UNSUPPORTED_NAMES:
-                raise Unsupported(f"uses {node.id}(), which could observe pending values")
-            if isinstance(node, ast.Name) and node.id.startswith(_PREFIX):
-                raise Unsupported(f"uses the name {node.id!r}, reserved by wavejit")
+class _Watched(set[str]):
+    """A set of names that remembers which names were asked about and absent.
+
+    A rewrite pass asks whether names may hold Pendings while it is still adding to
+    that set. If no name it was told "no" about was added later, every answer was
+    final, and the pass's output is what a pass over the final sets would produce.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__(names)
+        self.misses: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        if set.__contains__(self, name):
+            return True
+        self.misses.add(name)  # type: ignore[arg-type]
+        return False
+
+    def answered_finally(self) -> bool:
+        """Was every "absent" answer still true at the end?"""
+        return self.misses.isdisjoint(self)
 
 
 class _Rewriter:
@@ -141,10 +221,11 @@ class _Rewriter:
         self.is_async = is_async
         self.locals = local_names
         self.builtin_typed: set[str] = set()
+        self.filled: set[str] = set()  # see _Prescan
         self.hooked: set[tuple[int, int]] | None = None  # tier 1: the only candidates
         self.captured = captured
-        self.may_pend = set(may_pend)
-        self.guarded = set(guarded)  # names passed to candidate calls (borrow checks)
+        self.may_pend = _Watched(may_pend)
+        self.guarded = _Watched(guarded)  # names passed to candidate calls (borrow checks)
         self.sites: list[SiteSpec] = []
         self.first_lineno = first_lineno
         self.guard_depth = 0  # inside try/with bodies
@@ -152,6 +233,8 @@ class _Rewriter:
         self.loop_depth_in_guard: list[int] = []
         self.loop_depth = 0
         self.loop_vars: list[set[str]] = []  # targets of the enclosing loops / comprehensions
+        # id(node) -> the names of a glue candidate (empty: not glue); read many times
+        self._glue_names: dict[int, list[str]] = {}
 
     # -- names -------------------------------------------------------------------------
 
@@ -399,9 +482,9 @@ class _Rewriter:
                 # appending to a list that holds Pendings must not wait for them
                 isinstance(func.value, ast.Name) and func.value.id in self.may_pend))
         ):
-            receiver = self.shallow(func.value)
             if isinstance(func.value, ast.Name):
-                self.bind(func.value.id)
+                self.bind(func.value.id)  # first: the next pass would see it bound here
+            receiver = self.shallow(func.value)
             method = ast.Attribute(value=receiver, attr=func.attr, ctx=ast.Load())
             args = [self.expr(a, False) for a in node.args[:-1]]
             args.append(self.expr(node.args[-1], True))
@@ -447,25 +530,18 @@ class _Rewriter:
         """
         if not isinstance(node, (ast.JoinedStr, ast.BinOp)):
             return False
-        pending = False
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Name):
-                if not isinstance(sub.ctx, ast.Load):
-                    return False
-                pending = pending or sub.id in self.may_pend
-            elif not isinstance(sub, _GLUE_NODES):
-                return False
-        return pending
-
+        names = self._glue_names.get(id(node))
+        if names is None:
+            names = self._glue_names[id(node)] = _glue_names(node)
+        return any(name in self.may_pend for name in names)
     def later(self, node: ast.expr) -> ast.expr:
         """``_wj_inv.later(lambda a, b: <node>, a, b)``: the names are bound now."""
         names = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)})
         params = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names],
                                vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
                                defaults=[])
-        body = copy.deepcopy(node)  # the lambda must not share nodes with the original
         return ast.copy_location(_call(
-            "later", ast.Lambda(args=params, body=body),
+            "later", ast.Lambda(args=params, body=node),
             *[ast.Name(n, ast.Load()) for n in names]), node)
 
     def await_(self, node: ast.Await, lazy: bool) -> ast.expr:
@@ -638,9 +714,12 @@ class _Rewriter:
                 for t in targets:
                     self.bind(t.id)  # type: ignore[attr-defined]
             elif isinstance(node.value, (ast.List, ast.Dict, ast.ListComp, ast.DictComp)) and (
-                any(t.id in self.may_pend for t in targets)  # type: ignore[attr-defined]
+                # `out = []` ... `out.append(call())`: registered whether or not the
+                # calls defer, so this need not wait for the pass that finds out
+                _is_empty_display(node.value) and any(t.id in self.filled for t in targets)  # type: ignore[attr-defined]
+                or any(t.id in self.may_pend for t in targets)  # type: ignore[attr-defined]
             ):
-                pass  # an empty container that later receives Pendings: registered below
+                pass  # a container that later receives Pendings: registered below
             else:
                 value = self.expr(node.value, False)
                 return ast.copy_location(ast.Assign(targets, value), node)
@@ -690,52 +769,27 @@ class _Rewriter:
         return node
 
 
-_LITERALS = (ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set, ast.ListComp,
-             ast.DictComp, ast.SetComp)
-
-
-def _builtin_typed_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Locals every binding of which is a literal display (so their methods are builtin).
-
-    A name also bound any other way (a parameter, a call's result, a loop target,
-    ``with ... as``, ``except ... as``, an import, a walrus) is left out.
-    """
-    literal: set[str] = set()
-    other: set[str] = {a.arg for a in [*func.args.posonlyargs, *func.args.args,
-                                        *func.args.kwonlyargs]}
-    other |= {a.arg for a in (func.args.vararg, func.args.kwarg) if a is not None}
-    handled: set[int] = set()  # target nodes of the assignments judged above
-    for node in ast.walk(func):
-        if node is func:
-            continue
-        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-            names = {t.id for t in node.targets}  # type: ignore[attr-defined]
-            (literal if isinstance(node.value, _LITERALS) else other).update(names)
-            handled.update(id(t) for t in node.targets)
-            continue
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            is_literal = node.value is not None and isinstance(node.value, _LITERALS)
-            (literal if is_literal else other).add(node.target.id)
-            handled.add(id(node.target))
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and (
-            id(node) not in handled
-        ):
-            other.add(node.id)  # any other binding: targets, augmented, del
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            other.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            other.add(node.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            other.update(node.names)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            other.add(node.name)
-    return literal - other
-
-
 _GLUE_NODES = (ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.UnaryOp, ast.Constant,
                ast.Subscript, ast.Attribute, ast.Slice, ast.Tuple, ast.Load, ast.operator,
                ast.unaryop)
+
+
+def _is_empty_display(node: ast.expr) -> bool:
+    return (isinstance(node, ast.List) and not node.elts) or (
+        isinstance(node, ast.Dict) and not node.keys)
+
+
+def _glue_names(node: ast.expr) -> list[str]:
+    """The names `node` reads if it is glue (see `_Rewriter.is_glue`), else none."""
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            if not isinstance(sub.ctx, ast.Load):
+                return []
+            names.append(sub.id)
+        elif not isinstance(sub, _GLUE_NODES):
+            return []
+    return names
 
 
 def _names_in(target: ast.expr) -> set[str]:
@@ -793,25 +847,33 @@ class _AwaitHooks(ast.NodeTransformer):
 
 
 def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
-            first_lineno: int, hooked: set[tuple[int, int]] | None = None) -> RewriteResult:
-    """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot."""
+            free_names: set[str], first_lineno: int,
+            hooked: set[tuple[int, int]] | None = None) -> RewriteResult:
+    """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot.
+
+    `local_names`: the function's locals (``co_varnames``, ``co_cellvars``);
+    `free_names`: its closure variables, which never hold Pendings.
+    """
     is_async = isinstance(func, ast.AsyncFunctionDef)
-    _check_supported(func)
-    captured = _captured_names(func)
-    builtin_typed = _builtin_typed_names(func)
+    scan = _prescan(func)
+    local_names = (local_names | scan.comprehension_targets) - free_names
     may_pend: set[str] = set()
     guarded: set[str] = set()
     for _ in range(20):
         # The rewriter builds new nodes and never mutates the input tree, so each
         # pass reads the original; only the last pass's output is kept.
-        rewriter = _Rewriter(local_names, captured, may_pend, guarded, first_lineno,
+        rewriter = _Rewriter(local_names, scan.captured, may_pend, guarded, first_lineno,
                              is_async)
-        rewriter.builtin_typed = builtin_typed
+        rewriter.builtin_typed = scan.builtin_typed
+        rewriter.filled = scan.filled
         rewriter.hooked = hooked
         body = rewriter.body(func.body)
-        if rewriter.may_pend == may_pend and rewriter.guarded == guarded:
+        # Usually one pass suffices: names are bound before they are read, except
+        # across loop iterations.
+        done = rewriter.may_pend.answered_finally() and rewriter.guarded.answered_finally()
+        may_pend, guarded = set(rewriter.may_pend), set(rewriter.guarded)
+        if done:
             break
-        may_pend, guarded = rewriter.may_pend, rewriter.guarded
     else:  # pragma: no cover - the sets only grow and are bounded by the names
         raise Unsupported("may-pend analysis did not converge")
     prologue = ast.Assign([ast.Name(INV, ast.Store())],
