@@ -848,11 +848,13 @@ class _AwaitHooks(ast.NodeTransformer):
 
 def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
             free_names: set[str], first_lineno: int,
-            hooked: set[tuple[int, int]] | None = None) -> RewriteResult:
+            hooked: set[tuple[int, int]] | None = None,
+            exhaustive: bool = False) -> RewriteResult:
     """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot.
 
     `local_names`: the function's locals (``co_varnames``, ``co_cellvars``);
-    `free_names`: its closure variables, which never hold Pendings.
+    `free_names`: its closure variables, which never hold Pendings. `exhaustive`
+    (for tests): re-run passes until the sets stop growing, without the shortcut.
     """
     is_async = isinstance(func, ast.AsyncFunctionDef)
     scan = _prescan(func)
@@ -870,7 +872,9 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         body = rewriter.body(func.body)
         # Usually one pass suffices: names are bound before they are read, except
         # across loop iterations.
-        done = rewriter.may_pend.answered_finally() and rewriter.guarded.answered_finally()
+        done = (rewriter.may_pend == may_pend and rewriter.guarded == guarded) or (
+            not exhaustive and rewriter.may_pend.answered_finally()
+            and rewriter.guarded.answered_finally())
         may_pend, guarded = set(rewriter.may_pend), set(rewriter.guarded)
         if done:
             break

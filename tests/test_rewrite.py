@@ -1,0 +1,189 @@
+"""The compile pipeline's shortcuts against their slow, obvious versions.
+
+* `wavejit._source.function_def` (positions from the code object, parse in place)
+  against `inspect.getsource` + dedent: the same ``def``, at the file's lines, and at
+  the file's columns.
+* The rewrite's one-pass shortcut against the exhaustive fixpoint (passes until the
+  may-pend sets stop growing): the same output, on every function of the test files
+  that exercise the jit and on the fuzzer's programs.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+import textwrap
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from wavejit._rewrite import Unsupported, rewrite
+from wavejit._source import NoSource, function_def
+
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS))
+from fuzzgen import Program, programs  # noqa: E402
+
+# -- function_def -------------------------------------------------------------------------
+
+def plain_def() -> int:
+    return 1
+
+
+def decorated(fn: types.FunctionType) -> types.FunctionType:
+    return fn
+
+
+@decorated
+@decorated
+def with_decorators(a: int,
+                    b: int = 2) -> int:
+    total = (a +
+             b)
+    return total
+
+
+def ends_in_pass(x: int) -> int:
+    if x:
+        return x
+    else:
+        pass
+    # a comment that belongs to no statement
+
+    return 0  # after a blank line
+
+
+def ends_in_a_string_at_column_zero() -> None:
+    """A docstring."""
+    """
+a bare string statement, compiled to nothing, whose lines start at column 0
+"""
+
+
+class Owner:
+    def method(self, x: int) -> int:
+        def nested(y: int) -> int:
+            return y + 1
+        return nested(x)
+
+    def next_method(self) -> None:
+        pass
+
+
+def one_liner(x: int) -> int: return x * 2  # noqa: E704
+
+
+SOURCE_CASES = [plain_def, with_decorators, ends_in_pass, ends_in_a_string_at_column_zero,
+                Owner.method, Owner.next_method, one_liner]
+
+
+@pytest.mark.parametrize("fn", SOURCE_CASES, ids=lambda f: f.__qualname__)
+def test_function_def_is_the_block_inspect_finds(fn: types.FunctionType) -> None:
+    expected = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    node = function_def(fn)
+    assert ast.dump(node) == ast.dump(expected)  # positions are not compared by dump
+    lines, first = inspect.getsourcelines(fn)
+    def_line = first + next(i for i, line in enumerate(lines)
+                            if line.lstrip().startswith("def "))
+    assert node.lineno == def_line  # the file's line numbers, decorators before it
+    assert node.end_lineno == first + len(lines) - 1
+
+
+def test_function_def_keeps_the_files_columns() -> None:
+    node = function_def(Owner.method)
+    source_line = inspect.getsourcelines(Owner.method)[0][0]
+    assert node.col_offset == len(source_line) - len(source_line.lstrip())
+    inner = node.body[0]
+    assert isinstance(inner, ast.FunctionDef) and inner.col_offset == node.col_offset + 4
+
+
+def test_function_def_of_a_nested_function() -> None:
+    def outer() -> types.FunctionType:
+        def inner(v: int) -> int:
+            return v
+        return inner  # type: ignore[return-value]
+
+    node = function_def(outer())
+    assert node.name == "inner" and len(node.body) == 1
+
+
+def test_function_def_without_source_says_why() -> None:
+    namespace: dict[str, object] = {}
+    exec("def typed_in_a_repl():\n    return 1\n", namespace)
+    with pytest.raises(NoSource, match="no source"):
+        function_def(namespace["typed_in_a_repl"])  # type: ignore[arg-type]
+    square = lambda v: v * v  # noqa: E731
+    with pytest.raises(NoSource, match="lambda"):
+        function_def(square)  # type: ignore[arg-type]
+
+
+# -- one pass against the fixpoint -------------------------------------------------------
+
+def _defs_with_code(path: Path) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef,
+                                                  types.CodeType]]:
+    """Every def of the file, with the code object compiled from it."""
+    source = path.read_text()
+    by_position = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            by_position[(node.name, first)] = node
+
+    def codes(code: types.CodeType) -> Iterator[types.CodeType]:
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                yield const
+                yield from codes(const)
+
+    for code in codes(compile(source, str(path), "exec")):
+        node = by_position.get((code.co_name, code.co_firstlineno))
+        if node is not None:
+            yield node, code
+
+
+def _rewrite_both_ways(node: ast.FunctionDef | ast.AsyncFunctionDef,
+                       code: types.CodeType) -> None:
+    local_names = set(code.co_varnames) | set(code.co_cellvars)
+    outcomes = []
+    for exhaustive in (False, True):
+        try:
+            result = rewrite(node, local_names, set(code.co_freevars), code.co_firstlineno,
+                             exhaustive=exhaustive)
+        except Unsupported as exc:
+            outcomes.append(("unsupported", str(exc)))
+        else:
+            outcomes.append((ast.dump(result.tree), sorted(result.may_pend),
+                             sorted(result.guarded_names), len(result.sites)))
+    assert outcomes[0] == outcomes[1], node.name
+
+
+JIT_TEST_FILES = ["test_jit_patterns.py", "test_jit_contract.py", "test_jit_regressions.py",
+                  "test_jit_async.py", "test_operators.py", "test_tiers.py"]
+
+
+@pytest.mark.parametrize("filename", JIT_TEST_FILES)
+def test_one_pass_equals_the_fixpoint_on_the_test_suites_functions(filename: str) -> None:
+    checked = 0
+    for node, code in _defs_with_code(TESTS / filename):
+        _rewrite_both_ways(node, code)
+        checked += 1
+    assert checked >= 5  # the walk found the file's functions
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs())
+def test_one_pass_equals_the_fixpoint_on_fuzzed_programs(program: Program) -> None:
+    path = TESTS / "_fuzz_rewrite_program.py"  # never imported; compiled from text
+    source = program.source
+    defs = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            defs[(node.name, node.lineno)] = node
+    module_code = compile(source, str(path), "exec")
+    for const in module_code.co_consts:
+        if isinstance(const, types.CodeType) and (const.co_name, const.co_firstlineno) in defs:
+            _rewrite_both_ways(defs[(const.co_name, const.co_firstlineno)], const)
