@@ -157,3 +157,30 @@ def test_a_failure_in_else_runs_the_finally_block(config: dict[str, Any]) -> Non
     assert outcome(wavejit.jit(failure_in_else_then_finally, **config), 0, jit_log) == (
         expected)
     assert jit_log == plain_log == ["body", "finally"]
+
+
+def io_slow_failure(s: str) -> str:
+    time.sleep(0.05)  # still running when the glue below mutates `out`
+    raise ValueError(f"failed on {s!r}")
+
+
+def filled_container_escapes_then_mutated(x: str, log: list[Any]) -> str:
+    out = []
+    log.append(out)  # `out` is now visible to the caller
+    a = io_slow_failure(x)
+    out.append("after")  # plain Python never gets here
+    return a
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_container_the_function_filled_and_let_escape_is_committed(
+    config: dict[str, Any],
+) -> None:
+    # Found in review of the compile-time shortcut for `out = []`: a container created
+    # empty and filled in place must stay tracked, or its mutation skips the barrier.
+    plain_log: list[Any] = []
+    jit_log: list[Any] = []
+    expected = outcome(filled_container_escapes_then_mutated, "q", plain_log)
+    jitted = wavejit.jit(filled_container_escapes_then_mutated, **config)
+    assert outcome(jitted, "q", jit_log) == expected
+    assert jit_log == plain_log == [[]]
