@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from ._rewrite import RewriteResult, Unsupported, rewrite
+from ._rewrite import RewriteResult, Unsupported, child_fields, rewrite
 from ._source import NoSource, function_def
 
 __all__ = ["compile_function", "Unsupported"]
@@ -108,7 +108,7 @@ def fill_locations(node: ast.AST, line: int, col: int, end_line: int, end_col: i
             end_line = getattr(node, "end_lineno", None) or end_line
             end_col = end_col if own_end_col is None else own_end_col
             node.end_lineno, node.end_col_offset = end_line, end_col  # type: ignore[attr-defined]
-    for name in node._fields:
+    for name in child_fields(type(node)):
         value = getattr(node, name, None)
         if type(value) is list:
             for item in value:

@@ -176,7 +176,7 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
                          *generators[1:]]:
                 visit(part, True)
             return
-        for field_name in _child_fields(kind):
+        for field_name in child_fields(kind):
             value = getattr(node, field_name, None)
             if type(value) is list:
                 for item in value:
@@ -438,7 +438,7 @@ class _Rewriter:
     def generic(self, node: ast.expr, strict: bool) -> ast.expr:
         """Rewrite children strictly (comprehension generators with lazy iteration)."""
         new = _clone(node)
-        for field_name in _child_fields(type(node)):
+        for field_name in child_fields(type(node)):
             value: Any = getattr(node, field_name, None)
             if field_name == "generators":
                 setattr(new, field_name, self.generators(value))
@@ -786,7 +786,7 @@ _GLUE_NODES = (ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.UnaryOp, ast.Co
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
-def _child_fields(kind: type[ast.AST]) -> tuple[str, ...]:
+def child_fields(kind: type[ast.AST]) -> tuple[str, ...]:
     """The fields of a node type that may hold expressions or statements: not the
     expression context (``ctx``) or the operator (``op``, ``ops``) singletons."""
     fields = _CHILD_FIELDS.get(kind)
@@ -813,14 +813,23 @@ def _is_empty_display(node: ast.expr) -> bool:
 
 def _glue_names(node: ast.expr) -> list[str]:
     """The names `node` reads if it is glue (see `_Rewriter.is_glue`), else none."""
-    names = []
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            if not isinstance(sub.ctx, ast.Load):
+    names: list[str] = []
+    stack: list[ast.AST] = [node]
+    while stack:
+        sub = stack.pop()
+        if type(sub) is ast.Name:
+            if type(sub.ctx) is not ast.Load:
                 return []
             names.append(sub.id)
-        elif not isinstance(sub, _GLUE_NODES):
+            continue
+        if not isinstance(sub, _GLUE_NODES):
             return []
+        for field_name in child_fields(type(sub)):
+            value = getattr(sub, field_name, None)
+            if type(value) is list:
+                stack.extend(value)
+            elif isinstance(value, ast.AST):
+                stack.append(value)
     return names
 
 

@@ -5,10 +5,11 @@ line, and its result must then be dedented and re-numbered (`ast.increment_linen
 together a few milliseconds for a 50-line function, more than the rest of a small
 compile. Here:
 
-1. The block's last line is the furthest line any instruction of the function (or of
-   the functions nested in it) came from, `co_positions` (3.11+) or `co_lines`, then
-   extended over the lines that still belong to the block: blank lines, comments and
-   lines indented deeper than the ``def`` (a trailing ``pass`` has no instruction).
+1. The block runs from the first line of its body (the first line after the
+   decorators and the ``def`` line that an instruction came from, `co_lines`) over
+   the lines that belong to it: blank lines, comments and lines indented deeper than
+   the ``def``. A line that is not, inside a multi-line string or bracket, cuts the
+   source short, and that never parses: step 3 catches it.
 2. The lines are parsed in place: prefixed with blank lines so line numbers are the
    file's, and an indented ``def`` (a method, a nested function) under ``if 1:`` so
    its column offsets are the file's too (tracebacks point at the right columns).
@@ -56,21 +57,12 @@ def function_def(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionD
     return node
 
 
-def _last_code_line(code: types.CodeType) -> int:
-    last = code.co_firstlineno
-    positions = getattr(code, "co_positions", None)
-    if positions is not None:
-        for _, end, _, _ in positions():
-            if end is not None and end > last:
-                last = end
-    else:  # pragma: no cover - Python 3.10
-        for _, _, line in code.co_lines():
-            if line is not None and line > last:
-                last = line
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            last = max(last, _last_code_line(const))
-    return last
+def _first_body_line(code: types.CodeType, first: int) -> int:
+    """The first line after `first` an instruction came from (`first` if none)."""
+    for _, _, line in code.co_lines():
+        if line is not None and line > first:
+            return line
+    return first
 
 
 def _indent(line: str) -> int:
@@ -79,8 +71,8 @@ def _indent(line: str) -> int:
 
 def _block_end(lines: list[str], first: int, code: types.CodeType) -> int:
     """The 1-based last line of the block: see the module docstring, step 1."""
-    end = min(_last_code_line(code), len(lines))
     indent = _indent(lines[first - 1])
+    end = _first_body_line(code, first)
     while end < len(lines):
         following = lines[end]
         stripped = following.strip()
