@@ -119,7 +119,7 @@ FIFTY_LINES = "def big(q, models, docs):\n" + textwrap.indent("\n".join(
     + ["return out"]), "    ")
 
 
-def compile_ms() -> tuple[float, int]:
+def compile_ms() -> tuple[float, float, int]:
     namespace: dict[str, Any] = {"sleep_call": sleep_call}
     path = "/tmp/wavejit_bench_fifty_lines.py"
     with open(path, "w") as f:
@@ -131,11 +131,13 @@ def compile_ms() -> tuple[float, int]:
 
     linecache.checkcache(path)
     times = []
-    for _ in range(10):
+    for _ in range(25):
         start = time.perf_counter()
         compile_function(fn, lambda: None)
         times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000, FIFTY_LINES.count("\n") + 1
+    # The first compiles run cold code (and, on these VMs, a CPU still ramping up):
+    # the figure is the median of the last 20; the first one is printed beside it.
+    return statistics.median(times[5:]) * 1000, times[0] * 1000, FIFTY_LINES.count("\n") + 1
 
 
 def main() -> None:
@@ -150,8 +152,9 @@ def main() -> None:
     print(f"cost per deferred call over a direct call: {deferred_call_cost():.1f} us "
           "(target <= 30)")
     print(f"CPU-only function, warm: jit / plain = {cpu_ratio():.3f} (target <= 1.02)")
-    ms, lines = compile_ms()
-    print(f"compiling a {lines}-line function: {ms:.2f} ms (target <= 5)")
+    ms, first_ms, lines = compile_ms()
+    print(f"compiling a {lines}-line function: {ms:.2f} ms (target <= 5); "
+          f"the first compile in the process {first_ms:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
   the file's columns.
 * The rewrite's one-pass shortcut against the exhaustive fixpoint (passes until the
   may-pend sets stop growing): the same output, on every function of the test files
-  that exercise the jit and on the fuzzer's programs.
+  that exercise the jit and on the fuzzer's programs; and every node of that output
+  positioned (`compile` needs it, and the rewrite skips `ast.fix_missing_locations`).
 """
 
 from __future__ import annotations
@@ -145,6 +146,11 @@ def _defs_with_code(path: Path) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFun
             yield node, code
 
 
+def _unpositioned(tree: ast.AST) -> list[str]:
+    return [ast.dump(n)[:80] for n in ast.walk(tree)
+            if "lineno" in n._attributes and getattr(n, "lineno", None) is None]
+
+
 def _rewrite_both_ways(node: ast.FunctionDef | ast.AsyncFunctionDef,
                        code: types.CodeType) -> None:
     local_names = set(code.co_varnames) | set(code.co_cellvars)
@@ -156,6 +162,9 @@ def _rewrite_both_ways(node: ast.FunctionDef | ast.AsyncFunctionDef,
         except Unsupported as exc:
             outcomes.append(("unsupported", str(exc)))
         else:
+            # compile() needs every node positioned; the rewrite positions what it
+            # makes (no fix_missing_locations walk), and this checks it did.
+            assert _unpositioned(result.tree) == [], node.name
             outcomes.append((ast.dump(result.tree), sorted(result.may_pend),
                              sorted(result.guarded_names), len(result.sites)))
     assert outcomes[0] == outcomes[1], node.name

@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from ._rewrite import RewriteResult, Unsupported, child_fields, rewrite
+from ._rewrite import RewriteResult, Unsupported, position, rewrite
 from ._source import NoSource, function_def
 
 __all__ = ["compile_function", "Unsupported"]
@@ -66,10 +66,13 @@ def compile_function(
         if hasattr(cls, "type_params"):
             cls.type_params = []
         module_body = [cls]
-    module = ast.Module(body=module_body, type_ignores=[])
-    fill_locations(module, 1, 0, 1, 0)
+    module = ast.Module(body=[position(module_body[0], first, 0, first, 0)], type_ignores=[])
     try:
-        module_code = compile(module, filename, "exec", dont_inherit=True)
+        try:
+            module_code = compile(module, filename, "exec", dont_inherit=True)
+        except TypeError:  # pragma: no cover - a node the rewrite left unpositioned
+            ast.fix_missing_locations(module)  # (tests/test_rewrite.py checks it does not)
+            module_code = compile(module, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, TypeError) as exc:  # pragma: no cover - a rewrite bug
         raise Unsupported(f"the rewritten code does not compile ({exc})") from None
     inner = _find_code(module_code, fn.__name__)
@@ -92,30 +95,6 @@ def compile_function(
     new.__doc__ = fn.__doc__
     new.__module__ = fn.__module__
     return new, result
-
-
-def fill_locations(node: ast.AST, line: int, col: int, end_line: int, end_col: int) -> None:
-    """`ast.fix_missing_locations`, twice as fast: nodes the rewrite made take the
-    position of their nearest positioned ancestor."""
-    if node._attributes:
-        own_line = getattr(node, "lineno", None)
-        if own_line is None:
-            node.lineno, node.col_offset = line, col  # type: ignore[attr-defined]
-            node.end_lineno, node.end_col_offset = end_line, end_col  # type: ignore[attr-defined]
-        else:
-            line, col = own_line, node.col_offset  # type: ignore[attr-defined]
-            own_end_col = getattr(node, "end_col_offset", None)
-            end_line = getattr(node, "end_lineno", None) or end_line
-            end_col = end_col if own_end_col is None else own_end_col
-            node.end_lineno, node.end_col_offset = end_line, end_col  # type: ignore[attr-defined]
-    for name in child_fields(type(node)):
-        value = getattr(node, name, None)
-        if type(value) is list:
-            for item in value:
-                if isinstance(item, ast.AST):
-                    fill_locations(item, line, col, end_line, end_col)
-        elif isinstance(value, ast.AST):
-            fill_locations(value, line, col, end_line, end_col)
 
 
 def _owning_class(qualname: str) -> str | None:

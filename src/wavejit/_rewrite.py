@@ -348,6 +348,11 @@ class _Rewriter:
 
     def expr(self, node: ast.expr, lazy: bool) -> ast.expr:
         """Rewrite `node`; if not `lazy`, its value is guaranteed not to be a Pending."""
+        kind = type(node)
+        if kind is ast.Constant:
+            return node
+        if kind not in _SPECIAL_EXPRESSIONS:
+            return self.generic(node, strict=True)  # what `_expr` comes to for them
         if isinstance(node, (ast.ListComp, ast.DictComp, ast.SetComp)):
             self.loop_vars.append(set().union(*(_names_in(g.target) for g in node.generators)))
             try:
@@ -357,11 +362,9 @@ class _Rewriter:
         return self._expr(node, lazy)
 
     def _expr(self, node: ast.expr, lazy: bool) -> ast.expr:
-        if type(node) is ast.Constant:
-            return node
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load) and not lazy and self.needs_wait(node.id):
-                return ast.copy_location(_call("wait", node), node)
+                return _at(_call("wait", node), node)
             return node
         if isinstance(node, ast.Call):
             return self.call(node, lazy)
@@ -375,31 +378,31 @@ class _Rewriter:
                 self.bind(node.target.id)
             new = ast.NamedExpr(target=node.target, value=value)
             if not lazy and self.may_pend_expr(node.value):
-                return ast.copy_location(_call("wait", new), node)
-            return ast.copy_location(new, node)
+                return _at(_call("wait", new), node)
+            return _at(new, node)
         if lazy and isinstance(node, ast.List) and isinstance(node.ctx, ast.Load):
             elts = [self.starred(e) if isinstance(e, ast.Starred) else self.expr(e, True)
                     for e in node.elts]
-            return ast.copy_location(_call("new_list", ast.List(elts, ast.Load())), node)
+            return _at(_call("new_list", ast.List(elts, ast.Load())), node)
         if lazy and isinstance(node, ast.Tuple) and isinstance(node.ctx, ast.Load) and not any(
             isinstance(e, ast.Starred) for e in node.elts
         ) and self.may_pend_expr(node):
             elts = [self.expr(e, True) for e in node.elts]
-            return ast.copy_location(_call("new_tuple", *elts), node)
+            return _at(_call("new_tuple", *elts), node)
         if lazy and isinstance(node, ast.Dict):
             keys = [self.expr(k, False) if k is not None else None for k in node.keys]
             values = [self.expr(v, k is not None) if k is not None else self.shallow(v)
                       for k, v in zip(node.keys, node.values)]
-            return ast.copy_location(_call("new_dict", ast.Dict(keys, values)), node)
+            return _at(_call("new_dict", ast.Dict(keys, values)), node)
         if lazy and isinstance(node, ast.ListComp):
             gens = self.generators(node.generators)
             new_comp = ast.ListComp(elt=self.expr(node.elt, True), generators=gens)
-            return ast.copy_location(_call("new_list", new_comp), node)
+            return _at(_call("new_list", new_comp), node)
         if lazy and isinstance(node, ast.DictComp):
             gens = self.generators(node.generators)
             new_dcomp = ast.DictComp(key=self.expr(node.key, False),
                                      value=self.expr(node.value, True), generators=gens)
-            return ast.copy_location(_call("new_dict", new_dcomp), node)
+            return _at(_call("new_dict", new_dcomp), node)
         if lazy and not self.is_async and self.lazy_bindings and self.is_glue(node):
             return self.later(node)
         if isinstance(node, ast.BinOp) and (
@@ -407,11 +410,11 @@ class _Rewriter:
         ):
             # `io(a) + io(b)`: both operands start before either is waited for; the
             # operator then applies to the values (operator.add & co. are `+` itself).
-            return ast.copy_location(_call(
+            return _at(_call(
                 "binop", ast.Constant(type(node.op).__name__), self.expr(node.left, True),
                 self.expr(node.right, True)), node)
         if isinstance(node, ast.IfExp):
-            return ast.copy_location(ast.IfExp(
+            return _at(ast.IfExp(
                 test=self.expr(node.test, False),
                 body=self.expr(node.body, lazy),
                 orelse=self.expr(node.orelse, lazy),
@@ -423,7 +426,7 @@ class _Rewriter:
                 new_first = ast.comprehension(
                     target=first.target, iter=self.expr(first.iter, False),
                     ifs=first.ifs, is_async=first.is_async)
-                return ast.copy_location(ast.GeneratorExp(
+                return _at(ast.GeneratorExp(
                     elt=node.elt, generators=[new_first, *node.generators[1:]]), node)
             return node
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp)):
@@ -431,7 +434,7 @@ class _Rewriter:
             # whole result is resolved at once.
             lazy_version = self.expr(node, True) if not isinstance(node, ast.SetComp) else None
             if lazy_version is not None and self.may_pend_expr(node):
-                return ast.copy_location(_call("wait", lazy_version), node)
+                return _at(_call("wait", lazy_version), node)
             return self.generic(node, strict=True)
         return self.generic(node, strict=True)
 
@@ -451,12 +454,12 @@ class _Rewriter:
         return new
 
     def starred(self, node: ast.Starred) -> ast.Starred:
-        return ast.copy_location(ast.Starred(self.shallow(node.value), node.ctx), node)
+        return _at(ast.Starred(self.shallow(node.value), node.ctx), node)
 
     def shallow(self, node: ast.expr) -> ast.expr:
         """The object itself (not its contents) resolved: for ``*x``, receivers."""
         if isinstance(node, ast.Name) and self.needs_wait(node.id):
-            return ast.copy_location(_call("shallow", node), node)
+            return _at(_call("shallow", node), node)
         return self.expr(node, False)
 
     def generators(self, gens: list[ast.comprehension]) -> list[ast.comprehension]:
@@ -467,7 +470,7 @@ class _Rewriter:
             ):
                 self.bind(g.target.id)
                 it = self.shallow(g.iter) if isinstance(g.iter, ast.Name) else (
-                    _call("shallow", self.expr(g.iter, True)))
+                    _at(_call("shallow", self.expr(g.iter, True)), g.iter))
             else:
                 it = self.expr(g.iter, False)
             ifs = [self.expr(i, False) for i in g.ifs]
@@ -491,9 +494,9 @@ class _Rewriter:
             method = ast.Attribute(value=receiver, attr=func.attr, ctx=ast.Load())
             args = [self.expr(a, False) for a in node.args[:-1]]
             args.append(self.expr(node.args[-1], True))
-            return ast.copy_location(_call(func.attr, method, *args), node)
+            return _at(_call(func.attr, method, *args), node)
         if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
-            new_func: ast.expr = ast.copy_location(ast.Attribute(
+            new_func: ast.expr = _at(ast.Attribute(
                 value=_call("mut", self.expr(func.value, False)), attr=func.attr,
                 ctx=ast.Load()), func)
         else:
@@ -505,7 +508,7 @@ class _Rewriter:
             args = [self.starred_strict(a) if isinstance(a, ast.Starred) else
                     self.expr(a, False) for a in node.args]
             keywords = [ast.keyword(k.arg, self.expr(k.value, False)) for k in node.keywords]
-            return ast.copy_location(ast.Call(new_func, args, keywords), node)
+            return _at(ast.Call(new_func, args, keywords), node)
         args = [self.starred_strict(a) if isinstance(a, ast.Starred) else
                 self.expr(a, True) for a in node.args]
         keywords = [ast.keyword(k.arg, self.expr(k.value, k.arg is not None))
@@ -520,9 +523,9 @@ class _Rewriter:
             if isinstance(root, ast.Name) and root is not func:
                 self.guarded.add(root.id)  # the receiver of a method call
             index = self.add_site(node, node.lineno)
-            return ast.copy_location(
+            return _at(
                 _call("call", ast.Constant(index), new_func, *args, keywords=keywords), node)
-        return ast.copy_location(_call("now", new_func, *args, keywords=keywords), node)
+        return _at(_call("now", new_func, *args, keywords=keywords), node)
 
     def is_glue(self, node: ast.expr) -> bool:
         """An f-string or operator expression over a pending local, and nothing else.
@@ -543,7 +546,7 @@ class _Rewriter:
         params = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names],
                                vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
                                defaults=[])
-        return ast.copy_location(_call(
+        return _at(_call(
             "later", ast.Lambda(args=params, body=node),
             *[ast.Name(n, ast.Load()) for n in names]), node)
 
@@ -551,7 +554,7 @@ class _Rewriter:
         """``await f(...)``: lazily, a task started now and awaited at first use."""
         call = node.value
         if not (lazy and isinstance(call, ast.Call) and self.is_callable_candidate(call)):
-            return ast.copy_location(ast.Await(self.expr(call, False)), node)
+            return _at(ast.Await(self.expr(call, False)), node)
         args = [self.starred_strict(a) if isinstance(a, ast.Starred) else
                 self.expr(a, True) for a in call.args]
         keywords = [ast.keyword(k.arg, self.expr(k.value, k.arg is not None))
@@ -560,7 +563,7 @@ class _Rewriter:
             if isinstance(a, ast.Name):
                 self.guarded.add(a.id)
         index = self.add_site(call, node.lineno)
-        return ast.copy_location(_call("acall", ast.Constant(index), self.expr(call.func, False),
+        return _at(_call("acall", ast.Constant(index), self.expr(call.func, False),
                                        *args, keywords=keywords), node)
 
     def add_site(self, call: ast.Call, lineno: int) -> int:
@@ -574,14 +577,17 @@ class _Rewriter:
         return len(self.sites) - 1
 
     def starred_strict(self, node: ast.Starred) -> ast.Starred:
-        return ast.copy_location(ast.Starred(self.expr(node.value, False), node.ctx), node)
+        return _at(ast.Starred(self.expr(node.value, False), node.ctx), node)
 
     # -- statements --------------------------------------------------------------------
 
     def body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         for s in stmts:
-            out.extend(self.stmt(s))
+            for emitted in self.stmt(s):
+                if getattr(emitted, "lineno", None) is None:  # a barrier before it
+                    _at(emitted, s)
+                out.append(emitted)
         return out
 
     def stmt(self, node: ast.stmt) -> list[ast.stmt]:  # noqa: C901 - one case per kind
@@ -597,27 +603,27 @@ class _Rewriter:
                 value = self.expr(node.value, False) if node.value is not None else None
             target = self.target(node.target)
             assert isinstance(target, (ast.Name, ast.Attribute, ast.Subscript))
-            return [ast.copy_location(ast.AnnAssign(target, node.annotation, value,
+            return [_at(ast.AnnAssign(target, node.annotation, value,
                                                     node.simple), node)]
         if isinstance(node, ast.AugAssign):
             pre: list[ast.stmt] = []
             if isinstance(node.target, ast.Name) and self.needs_wait(node.target.id):
                 # `x += v` reads x first: it must not be a Pending then.
-                pre.append(ast.copy_location(ast.Assign(
+                pre.append(_at(ast.Assign(
                     [ast.Name(node.target.id, ast.Store())],
                     _call("wait", ast.Name(node.target.id, ast.Load()))), node))
             target = self.target(node.target)
             assert isinstance(target, (ast.Name, ast.Attribute, ast.Subscript))
-            return [*pre, ast.copy_location(
+            return [*pre, _at(
                 ast.AugAssign(target, node.op, self.expr(node.value, False)), node)]
         if isinstance(node, ast.Expr):
             # A bare call may run concurrently with what follows, except in a finally
             # block, which can run after `return` has settled the invocation.
             lazy = self.finally_depth == 0
-            return [ast.copy_location(ast.Expr(self.expr(node.value, lazy)), node)]
+            return [_at(ast.Expr(self.expr(node.value, lazy)), node)]
         if isinstance(node, ast.Return):
             value = self.expr(node.value, True) if node.value is not None else ast.Constant(None)
-            return [ast.copy_location(ast.Return(_call("ret", value)), node)]
+            return [_at(ast.Return(_call("ret", value)), node)]
         if isinstance(node, (ast.If, ast.While)):
             test = self.expr(node.test, False)
             loop = isinstance(node, ast.While)
@@ -626,14 +632,14 @@ class _Rewriter:
             self.loop_depth -= loop
             orelse = self.body(node.orelse)
             cls = type(node)
-            return [ast.copy_location(cls(test=test, body=body, orelse=orelse), node)]
+            return [_at(cls(test=test, body=body, orelse=orelse), node)]
         if isinstance(node, ast.For):
             if isinstance(node.target, ast.Name) and self.iterates_pending(node.iter) and (
                 self.lazy_bindings and self.can_hold_pending(node.target.id)
             ):
                 self.bind(node.target.id)
                 it = self.shallow(node.iter) if isinstance(node.iter, ast.Name) else (
-                    _call("shallow", self.expr(node.iter, True)))
+                    _at(_call("shallow", self.expr(node.iter, True)), node.iter))
             else:
                 it = self.expr(node.iter, False)
             target = self.target(node.target)
@@ -643,7 +649,7 @@ class _Rewriter:
             self.loop_vars.pop()
             self.loop_depth -= 1
             orelse = self.body(node.orelse)
-            return [ast.copy_location(ast.For(target=target, iter=it, body=body,
+            return [_at(ast.For(target=target, iter=it, body=body,
                                               orelse=orelse, type_comment=None), node)]
         if isinstance(node, (ast.Break, ast.Continue)):
             if self.loop_depth_in_guard and self.loop_depth <= self.loop_depth_in_guard[-1]:
@@ -654,7 +660,7 @@ class _Rewriter:
                                   self.target(i.optional_vars) if i.optional_vars else None)
                      for i in node.items]
             body = self.guarded_body(node.body)
-            return [_stmt("barrier"), ast.copy_location(
+            return [_stmt("barrier"), _at(
                 ast.With(items=items, body=body, type_comment=None), node)]
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
             body = self.guarded_body(node.body)  # type: ignore[attr-defined]
@@ -664,7 +670,7 @@ class _Rewriter:
             block = self.guarded_body if guarded else self.body
             handlers = []
             for h in node.handlers:  # type: ignore[attr-defined]
-                handlers.append(ast.copy_location(ast.ExceptHandler(
+                handlers.append(_at(ast.ExceptHandler(
                     type=self.expr(h.type, False) if h.type else None, name=h.name,
                     body=block(h.body)), h))
             new = _clone(node)
@@ -676,15 +682,15 @@ class _Rewriter:
             self.finally_depth -= 1
             return [_stmt("barrier"), new]
         if isinstance(node, ast.Raise):
-            return [ast.copy_location(ast.Raise(
+            return [_at(ast.Raise(
                 exc=self.expr(node.exc, False) if node.exc else None,
                 cause=self.expr(node.cause, False) if node.cause else None), node)]
         if isinstance(node, ast.Assert):
-            return [ast.copy_location(ast.Assert(
+            return [_at(ast.Assert(
                 test=self.expr(node.test, False),
                 msg=self.expr(node.msg, False) if node.msg else None), node)]
         if isinstance(node, ast.Delete):
-            return [ast.copy_location(ast.Delete([self.target(t) for t in node.targets]),
+            return [_at(ast.Delete([self.target(t) for t in node.targets]),
                                       node)]
         if isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom,
                              ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -694,7 +700,7 @@ class _Rewriter:
             cases = [ast.match_case(pattern=c.pattern,
                                     guard=self.expr(c.guard, False) if c.guard else None,
                                     body=self.body(c.body)) for c in node.cases]
-            return [ast.copy_location(ast.Match(subject=subject, cases=cases), node)]
+            return [_at(ast.Match(subject=subject, cases=cases), node)]
         raise Unsupported(f"statement {type(node).__name__} at line {node.lineno}")
 
     def guarded_body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
@@ -710,7 +716,7 @@ class _Rewriter:
         targets = node.targets
         if not self.lazy_bindings:
             value = self.expr(node.value, False)
-            return ast.copy_location(ast.Assign([self.target(t) for t in targets], value),
+            return _at(ast.Assign([self.target(t) for t in targets], value),
                                      node)
         if all(isinstance(t, ast.Name) and self.can_hold_pending(t.id) for t in targets):
             if self.may_pend_expr(node.value):
@@ -731,8 +737,8 @@ class _Rewriter:
                 pass  # a container that later receives Pendings: registered below
             else:
                 value = self.expr(node.value, False)
-                return ast.copy_location(ast.Assign(targets, value), node)
-            return ast.copy_location(ast.Assign(targets, self.expr(node.value, True)), node)
+                return _at(ast.Assign(targets, value), node)
+            return _at(ast.Assign(targets, self.expr(node.value, True)), node)
         if (
             len(targets) == 1 and isinstance(targets[0], ast.Tuple)
             and isinstance(node.value, ast.Tuple)
@@ -745,7 +751,7 @@ class _Rewriter:
                 if self.may_pend_expr(v):
                     self.bind(t.id)  # type: ignore[attr-defined]
             values = [self.expr(v, True) for v in node.value.elts]
-            return ast.copy_location(
+            return _at(
                 ast.Assign(targets, ast.Tuple(values, ast.Load())), node)
         if len(targets) == 1 and isinstance(targets[0], ast.Subscript) and (
             self.may_pend_expr(node.value)
@@ -755,9 +761,9 @@ class _Rewriter:
                 self.bind(sub.value.id)
             call = _call("setitem", self.expr(node.value, True), self.shallow(sub.value),
                          self.expr(sub.slice, False))
-            return ast.copy_location(ast.Expr(call), node)
+            return _at(ast.Expr(call), node)
         value = self.expr(node.value, False)
-        return ast.copy_location(ast.Assign([self.target(t) for t in targets], value), node)
+        return _at(ast.Assign([self.target(t) for t in targets], value), node)
 
     def target(self, node: ast.expr) -> ast.expr:
         """An assignment target: the objects stored into are resolved first."""
@@ -765,7 +771,7 @@ class _Rewriter:
             return node
         if isinstance(node, (ast.Attribute, ast.Subscript)):
             new = _clone(node)
-            new.value = _call("mut", self.expr(node.value, False))
+            new.value = _at(_call("mut", self.expr(node.value, False)), node.value)
             if isinstance(node, ast.Subscript) and isinstance(new, ast.Subscript):
                 new.slice = self.expr(node.slice, False)
             return new
@@ -783,6 +789,13 @@ _GLUE_NODES = (ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.UnaryOp, ast.Co
                ast.unaryop)
 
 
+# The expression kinds `_Rewriter._expr` has a case for; any other is rewritten by
+# `generic`, child by child.
+_SPECIAL_EXPRESSIONS = frozenset({
+    ast.Name, ast.Call, ast.Await, ast.NamedExpr, ast.List, ast.Tuple, ast.Dict,
+    ast.ListComp, ast.DictComp, ast.SetComp, ast.JoinedStr, ast.BinOp, ast.IfExp,
+    ast.Lambda, ast.GeneratorExp,
+})
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
@@ -797,6 +810,44 @@ def child_fields(kind: type[ast.AST]) -> tuple[str, ...]:
 
 
 _Node = TypeVar("_Node", bound=ast.AST)
+
+
+def _at(new: _Node, old: ast.AST) -> _Node:
+    """Position `new` (a node the rewrite made) where `old` (a parsed node) was.
+
+    The unpositioned nodes under `new` (the hook call's ``_wj_inv.method``, a display
+    it wraps) take the same position; positioned ones are left alone. Every method of
+    the rewriter returns a fully positioned tree this way, so `ast.fix_missing_locations`,
+    a walk over the whole tree, is not needed before `compile`.
+    """
+    line, col = old.lineno, old.col_offset  # type: ignore[attr-defined]
+    end_line, end_col = old.end_lineno, old.end_col_offset  # type: ignore[attr-defined]
+    new.lineno, new.col_offset = line, col  # type: ignore[attr-defined]
+    new.end_lineno, new.end_col_offset = end_line, end_col  # type: ignore[attr-defined]
+    _position_children(new, line, col, end_line, end_col)
+    return new
+
+
+def position(node: _Node, line: int, col: int, end_line: int | None,
+             end_col: int | None) -> _Node:
+    """Give `node` and its unpositioned descendants this position, if it has none."""
+    if node._attributes and getattr(node, "lineno", None) is None:
+        node.lineno, node.col_offset = line, col  # type: ignore[attr-defined]
+        node.end_lineno, node.end_col_offset = end_line, end_col  # type: ignore[attr-defined]
+        _position_children(node, line, col, end_line, end_col)
+    elif not node._attributes:  # arguments, comprehension, withitem: look inside
+        _position_children(node, line, col, end_line, end_col)
+    return node
+
+
+def _position_children(node: ast.AST, line: int, col: int, end_line: int | None,
+                       end_col: int | None) -> None:
+    for field_name in child_fields(type(node)):
+        value = getattr(node, field_name, None)
+        for item in value if type(value) is list else (value,):
+            # positioned nodes (and whatever is under them) are done
+            if isinstance(item, ast.AST) and getattr(item, "lineno", None) is None:
+                position(item, line, col, end_line, end_col)
 
 
 def _clone(node: _Node) -> _Node:
@@ -864,10 +915,7 @@ def guard(body: list[ast.stmt], lineno: int, fail_method: str = "fail") -> list[
     reraise = ast.If(
         test=ast.Compare(ast.Name("_wj_x", ast.Load()), [ast.IsNot()], [ast.Constant(None)]),
         body=[ast.Raise(exc=ast.Name("_wj_x", ast.Load()), cause=None)], orelse=[])
-    for new in (fail, reraise, fail.handlers[0]):
-        new.lineno = new.end_lineno = lineno  # the rest: ast.fix_missing_locations
-        new.col_offset = new.end_col_offset = 0
-    return [fail, reraise]
+    return [position(fail, lineno, 0, lineno, 0), position(reraise, lineno, 0, lineno, 0)]
 
 
 _WAITING_HOOKS = frozenset({"wait", "shallow", "mut", "now", "append", "extend", "insert",
@@ -883,7 +931,7 @@ class _AwaitHooks(ast.NodeTransformer):
         if isinstance(func, ast.Attribute) and func.attr in _WAITING_HOOKS and isinstance(
             func.value, ast.Name
         ) and func.value.id == INV:
-            return ast.copy_location(ast.Await(node), node)
+            return ast.copy_location(ast.Await(node), node)  # `node` may be unpositioned
         return node
 
 
@@ -930,11 +978,11 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         name=func.name, args=_strip_defaults(func.args), body=[prologue, *body],
         decorator_list=[], returns=None, type_comment=None,
     )
+    _at(new, func)
     if is_async:
         new = _AwaitHooks().visit(new)
     if hasattr(func, "type_params"):
         new.type_params = []  # type: ignore[attr-defined,union-attr,unused-ignore]
-    ast.copy_location(new, func)
     return RewriteResult(new, rewriter.sites, may_pend, guarded)
 
 
