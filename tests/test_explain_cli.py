@@ -52,3 +52,26 @@ def test_an_unknown_callee_handed_an_io_client_is_deferred() -> None:
     assert jitted(["a", "b"]) == f(["a", "b"])
     report = jitted.explain()
     assert report.sites[0].deferred_calls == 2
+
+
+def test_the_clients_the_registry_promises_are_io_without_measuring() -> None:
+    # The list: openai, httpx, aiohttp, urllib, time.sleep (requests and
+    # anthropic are matched by the same module-prefix rule; not installed here).
+    import time
+    import urllib.request
+
+    import aiohttp
+    import httpx
+    import openai
+
+    from wavejit._hints import classify
+
+    http = httpx.Client()
+    llm = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9")  # never called
+    try:
+        for callee in (time.sleep, urllib.request.urlopen, http.get,
+                       llm.chat.completions.create, aiohttp.ClientSession.get):
+            assert classify(callee).io is True, callee
+    finally:
+        http.close()
+        llm.close()
