@@ -572,8 +572,7 @@ def test_27_unsupported() -> None:
 
 def with_a_nested_generator(n: int) -> list[Any]:
     def numbered(items: list[str]) -> Any:  # a generator: left as it is
-        for i, item in enumerate(items):
-            yield i, item
+        yield from enumerate(items)
 
     a = io("a")
     b = io("b")

@@ -387,7 +387,9 @@ def scan_function(fn: types.FunctionType, self_type: type | None = None,
 
 def _function_node(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     try:
-        return function_def(fn)
+        # Through `functools.wraps` wrappers to what they wrap, as `inspect.getsource`
+        # does: a decorated callee is scanned for what its body does.
+        return function_def(inspect.unwrap(fn))
     except (NoSource, OSError):
         return None
 

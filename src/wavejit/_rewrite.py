@@ -780,7 +780,7 @@ class _Rewriter:
             new_seq.elts = [self.target(e) for e in node.elts]
             return new_seq
         if isinstance(node, ast.Starred):
-            return ast.Starred(self.target(node.value), node.ctx)
+            return _at(ast.Starred(self.target(node.value), node.ctx), node)
         return node
 
 

@@ -255,6 +255,9 @@ class Invocation:
             return self._defer(site, decision, fn, args, kwargs)
         if decision.effects and self.settled < len(self.spawned):
             self._commit(fn)
+        if self.owned:  # the callee may keep what it is given: no longer ours alone
+            for a in (*args, *kwargs.values()):
+                self.owned.pop(id(a), None)
         if self.spawned or self.dirty:
             if self.has_pending_args(args, kwargs) or self.borrowed:
                 args = tuple(self.wait(a) for a in args)
@@ -458,6 +461,9 @@ class Invocation:
         Tuples are immutable, so one holding Pendings becomes a single Pending whose
         value is built once: every later use sees the same tuple object.
         """
+        if self.owned:  # a container in a tuple goes wherever the tuple goes
+            for e in items:
+                self.owned.pop(id(e), None)
         for e in items:
             if self._holds_pending(e):
                 gather = Pending(self, None, _make_tuple, items, {})
