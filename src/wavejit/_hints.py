@@ -26,6 +26,7 @@ import inspect
 import select
 import socket
 import subprocess
+import sys
 import threading
 import time
 import types
@@ -450,6 +451,8 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             callee = _resolve(func, fn, self_type, self_name)
             if io_reason is None:
                 io_reason = _io_reason(callee, func, fn, depth, self_type)
+            if not writes_globals and _calls_a_global_writer(callee, depth, self_type):
+                writes_globals = True  # a wrapper, a helper: what they call, it does
             passed = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
             passed += [k.value for k in sub.keywords]
             for arg in passed:
@@ -539,6 +542,22 @@ def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int,
         if inner.io_reason:
             return f"calls {ast.unparse(func)}, which {inner.io_reason}"
     return None
+
+
+def _calls_a_global_writer(callee: Any, depth: int, self_type: type | None) -> bool:
+    """Does `callee`, a function of the program's own, write module globals?
+
+    The standard library's writes are its own caches (`re`'s compiled patterns),
+    which the program does not read: counting them would keep every callee that
+    uses `re.sub` in program order.
+    """
+    if not isinstance(callee, types.FunctionType) or depth >= SCAN_DEPTH:
+        return False
+    if (callee.__module__ or "").partition(".")[0] in sys.stdlib_module_names:
+        return False
+    inner = scan_function(callee, self_type if _is_method_of(callee, self_type) else None,
+                          depth + 1)
+    return inner.writes_globals
 
 
 def _leaves_args_alone(callee: Any, func: ast.expr, depth: int) -> bool:
