@@ -388,9 +388,10 @@ def scan_function(fn: types.FunctionType, self_type: type | None = None,
 
 def _function_node(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     try:
-        # Through `functools.wraps` wrappers to what they wrap, as `inspect.getsource`
-        # does: a decorated callee is scanned for what its body does.
-        return function_def(inspect.unwrap(fn))
+        # The function's own def, even when `functools.wraps` renamed it: a wrapper is
+        # scanned for what it does itself and, through the call to what it wraps (a
+        # closure cell the scan resolves), for what that does.
+        return function_def(fn, name=fn.__code__.co_name)
     except (NoSource, OSError):
         return None
 

@@ -40,8 +40,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import add_note
-from ._executors import _FINISHED, Task
+from ._errors import CancelledError, add_note
+from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
 from ._sites import has_effects
 
@@ -80,10 +80,13 @@ def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ..
     for dep in pending.deps:
         # A waiter may run this call before its dependencies were scheduled: help
         # them first. A failed dependency means this call never runs (plain Python
-        # raised before reaching it).
+        # raised before reaching it); so does a cancelled one (an earlier call failed
+        # and this invocation is settling: its success proves nothing).
         dep.wait()
         if dep._exception is not None:
             raise dep._exception
+        if dep._state == _CANCELLED:
+            raise CancelledError(f"{dep!r}, which {pending!r} depends on, was cancelled")
     if inv.has_pending_args(args, kwargs):
         args = tuple(inv.resolve(a) for a in args)
         kwargs = {k: inv.resolve(v) for k, v in kwargs.items()}

@@ -31,8 +31,14 @@ class NoSource(Exception):
     """The function's ``def`` cannot be found or parsed; the message says why."""
 
 
-def function_def(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionDef:
-    """The ``def`` statement of `fn` (decorators included), positioned as in its file."""
+def function_def(fn: types.FunctionType, name: str | None = None,
+                 ) -> ast.FunctionDef | ast.AsyncFunctionDef:
+    """The ``def`` statement of `fn` (decorators included), positioned as in its file.
+
+    `name`: the name the ``def`` must have; by default ``fn.__name__`` (which
+    `functools.wraps` sets to the wrapped function's: pass ``fn.__code__.co_name``
+    to accept the wrapper's own ``def``).
+    """
     code = fn.__code__
     filename, first = code.co_filename, code.co_firstlineno
     lines = linecache.getlines(filename, fn.__globals__)
@@ -52,8 +58,9 @@ def function_def(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionD
         node = node.body[0]
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         raise NoSource("its source is not a def statement (a lambda?)")
-    if node.name != fn.__name__:
-        raise NoSource(f"its source defines {node.name!r}, not {fn.__name__!r}")
+    expected = fn.__name__ if name is None else name
+    if node.name != expected:
+        raise NoSource(f"its source defines {node.name!r}, not {expected!r}")
     return node
 
 
