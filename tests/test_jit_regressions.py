@@ -389,3 +389,56 @@ def test_a_callee_whose_global_write_is_one_call_down_stays_in_order(
         expected = fn(i)
         STATE.clear()
         assert jitted(i) == expected == (i, i)
+
+
+def io_put(shared: dict[str, Any], key: str, value: Any) -> int:
+    time.sleep(0)
+    shared[key] = value
+    return len(shared)
+
+
+def io_tag2(s: str, n: int) -> str:
+    time.sleep(0)
+    return f"<{s}:{n}>"
+
+
+def io_lookup(key: str) -> int:
+    time.sleep(0)
+    return {"a": 1}[key]  # KeyError for any tag
+
+
+def io_get(shared: dict[str, Any], key: str) -> str:
+    time.sleep(0)
+    return str(shared.get(key, "none"))
+
+
+def io_note2(log: list[str], msg: str) -> int:
+    time.sleep(0)
+    log.append("note:" + msg)
+    return len(log)
+
+
+def cancelled_dependency(x: str, n: int, log: list[str], shared: dict[str, Any]) -> Any:
+    io_put(shared, x, n)
+    found = {}
+    for tag in [io_tag2(x, n)]:
+        found[tag] = io_lookup(tag)  # fails
+    io_put(shared, io_get(shared, x), io_note2(log, io_echo(x)))
+    return (found,)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_call_whose_dependency_was_cancelled_never_runs(config: dict[str, Any]) -> None:
+    # Found by the 5000-example fuzz run. When the function fails, the calls after the
+    # failing one are cancelled; cancelling `io_get` released `io_note2` (waiting on it
+    # in the commit chain), which then ran as if `io_get` had succeeded. A race: on the
+    # unfixed code it shows within a few rounds; 30 rounds make missing it unlikely.
+    jitted = wavejit.jit(cancelled_dependency, strategy="structural", **config)
+    for _ in range(30):
+        plain_log: list[str] = []
+        jit_log: list[str] = []
+        plain_shared: dict[str, Any] = {}
+        jit_shared: dict[str, Any] = {}
+        expected = outcome(cancelled_dependency, "a", 0, plain_log, plain_shared)
+        assert outcome(jitted, "a", 0, jit_log, jit_shared) == expected
+        assert (jit_log, jit_shared) == (plain_log, plain_shared) == ([], {"a": 0})
