@@ -75,3 +75,14 @@ def test_the_clients_the_registry_promises_are_io_without_measuring() -> None:
     finally:
         http.close()
         llm.close()
+
+
+def test_import_wavejit_stays_light() -> None:
+    # asyncio is imported when an async def is first jitted; urllib.request never
+    # (urlopen is I/O by its module). Together they were about half of the import.
+    check = ("import sys, wavejit; "
+             "print(sorted(m for m in ('asyncio', 'urllib.request') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -23,9 +23,8 @@ import threading
 import time
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._async_runtime import AsyncInvocation
 from ._compile import Unsupported
 from ._executors import resolve_executor
 from ._operator import Operator
@@ -33,6 +32,9 @@ from ._report import Report, RunRecord, SiteReport
 from ._runtime import Invocation
 from ._strategies import STRATEGIES
 from ._tiers import PLAIN_AFTER, CompiledFunction, call_records
+
+if TYPE_CHECKING:
+    from ._async_runtime import AsyncInvocation
 
 __all__ = ["jit", "JitFunction", "PLAIN_AFTER"]
 

@@ -26,7 +26,6 @@ import threading
 import types
 from typing import TYPE_CHECKING, Any
 
-from ._async_runtime import AsyncInvocation
 from ._compile import compile_function
 from ._executors import resolve_executor
 from ._hints import callee_key, classify, is_safe_type
@@ -38,6 +37,7 @@ from ._sites import Site, measurement_of
 from ._strategies import STRATEGIES, FunctionFeatures, SiteFeatures, select
 
 if TYPE_CHECKING:
+    from ._async_runtime import AsyncInvocation
     from ._jit import JitFunction
 
 __all__ = ["CompiledFunction", "Version", "PLAIN_AFTER", "TIER1_AFTER", "call_records"]
@@ -127,6 +127,8 @@ class CompiledFunction:
 
     def begin(self, version: Version) -> Invocation | AsyncInvocation:
         if self.is_async:
+            # Imported here: asyncio is a third of `import wavejit` otherwise.
+            from ._async_runtime import AsyncInvocation
             return AsyncInvocation(version)
         owner = self.owner
         return Invocation(version, resolve_executor(owner.executor, owner.max_workers))
