@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ._hints import _MUTATING_METHODS
 
@@ -129,51 +129,65 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
     def visit(node: ast.AST, nested: bool) -> None:  # noqa: C901 - one case per kind
         kind = type(node)
         if kind is name_type:
-            name = node.id  # type: ignore[attr-defined]
+            name_node = cast(ast.Name, node)
+            name = name_node.id
             if name in _UNSUPPORTED_NAMES:
                 raise Unsupported(f"uses {name}(), which could observe pending values")
             if name.startswith(_PREFIX):
                 raise Unsupported(f"uses the name {name!r}, reserved by wavejit")
             if nested:
                 captured.add(name)
-            if type(node.ctx) is not ast.Load and id(node) not in handled:  # type: ignore[attr-defined]
+            if type(name_node.ctx) is not ast.Load and id(node) not in handled:
                 other.add(name)  # any other binding: targets, augmented, del
             return
-        if kind is ast.Call and isinstance(node.func, ast.Attribute) and (  # type: ignore[attr-defined]
-            node.func.attr in _CONTAINER_METHODS and type(node.func.value) is name_type  # type: ignore[attr-defined]
-        ):
-            filled.add(node.func.value.id)  # type: ignore[attr-defined]
-        elif kind is ast.Assign and len(node.targets) == 1 and isinstance(  # type: ignore[attr-defined]
-            node.targets[0], ast.Subscript) and type(node.targets[0].value) is name_type:  # type: ignore[attr-defined]
-            filled.add(node.targets[0].value.id)  # type: ignore[attr-defined]
-        if kind is ast.Assign and all(type(t) is name_type for t in node.targets):  # type: ignore[attr-defined]
-            names = {t.id for t in node.targets}  # type: ignore[attr-defined]
-            (literal if isinstance(node.value, _LITERALS) else other).update(names)  # type: ignore[attr-defined]
-            handled.update(id(t) for t in node.targets)  # type: ignore[attr-defined]
-        elif kind is ast.AnnAssign and type(node.target) is name_type:  # type: ignore[attr-defined]
-            is_literal = isinstance(node.value, _LITERALS)  # type: ignore[attr-defined]
-            (literal if is_literal else other).add(node.target.id)  # type: ignore[attr-defined]
-            handled.add(id(node.target))  # type: ignore[attr-defined]
+        # `kind is X` then a cast, not isinstance: this runs for every node.
+        if kind is ast.Call:
+            func = cast(ast.Call, node).func
+            if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS and (
+                isinstance(func.value, ast.Name)
+            ):
+                filled.add(func.value.id)  # x.append(v)
+        elif kind is ast.Assign:
+            assign = cast(ast.Assign, node)
+            targets = assign.targets
+            if len(targets) == 1 and isinstance(targets[0], ast.Subscript) and isinstance(
+                targets[0].value, ast.Name
+            ):
+                filled.add(targets[0].value.id)  # x[k] = v
+            if all(type(t) is name_type for t in targets):
+                names = {cast(ast.Name, t).id for t in targets}
+                (literal if isinstance(assign.value, _LITERALS) else other).update(names)
+                handled.update(id(t) for t in targets)
+        elif kind is ast.AnnAssign:
+            annotated = cast(ast.AnnAssign, node)
+            if isinstance(annotated.target, ast.Name):
+                is_literal = isinstance(annotated.value, _LITERALS)
+                (literal if is_literal else other).add(annotated.target.id)
+                handled.add(id(annotated.target))
         elif kind in (ast.AsyncFor, ast.AsyncWith) and not nested:
             raise Unsupported("async for / async with are not rewritten yet")
         elif kind is ast.comprehension:
-            comprehension_targets.update(_names_in(node.target))  # type: ignore[attr-defined]
+            comprehension_targets.update(_names_in(cast(ast.comprehension, node).target))
         elif kind in (ast.Import, ast.ImportFrom):
-            other.update((a.asname or a.name).split(".")[0] for a in node.names)  # type: ignore[attr-defined]
-        elif kind is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
-            other.add(node.name)  # type: ignore[attr-defined]
+            imported = cast("ast.Import | ast.ImportFrom", node).names
+            other.update((a.asname or a.name).split(".")[0] for a in imported)
+        elif kind is ast.ExceptHandler:
+            handler_name = cast(ast.ExceptHandler, node).name
+            if handler_name:
+                other.add(handler_name)
         elif kind in (ast.Global, ast.Nonlocal):
-            other.update(node.names)  # type: ignore[attr-defined]
+            other.update(cast("ast.Global | ast.Nonlocal", node).names)
         elif kind in _NESTED_SCOPES:
             if kind is not ast.Lambda:
-                other.add(node.name)  # type: ignore[attr-defined]
+                other.add(cast("ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef",
+                               node).name)
             nested = True
         elif kind is ast.GeneratorExp and not nested:
-            generators = node.generators  # type: ignore[attr-defined]
-            visit(generators[0].iter, False)
-            comprehension_targets.update(_names_in(generators[0].target))
-            for part in [node.elt, generators[0].target, *generators[0].ifs,  # type: ignore[attr-defined]
-                         *generators[1:]]:
+            genexp = cast(ast.GeneratorExp, node)
+            first, *rest = genexp.generators
+            visit(first.iter, False)
+            comprehension_targets.update(_names_in(first.target))
+            for part in [genexp.elt, first.target, *first.ifs, *rest]:
                 visit(part, True)
             return
         for field_name in child_fields(kind):
@@ -216,14 +230,15 @@ class _Watched(set[str]):
 class _Rewriter:
     """One pass over a function body. Run until `may_pend` stops growing."""
 
-    def __init__(self, local_names: set[str], captured: set[str], may_pend: set[str],
-                 guarded: set[str], first_lineno: int, is_async: bool = False) -> None:
+    def __init__(self, local_names: set[str], scan: _Prescan, may_pend: set[str],
+                 guarded: set[str], first_lineno: int, is_async: bool = False,
+                 hooked: set[tuple[int, int]] | None = None) -> None:
         self.is_async = is_async
         self.locals = local_names
-        self.builtin_typed: set[str] = set()
-        self.filled: set[str] = set()  # see _Prescan
-        self.hooked: set[tuple[int, int]] | None = None  # tier 1: the only candidates
-        self.captured = captured
+        self.builtin_typed = scan.builtin_typed
+        self.filled = scan.filled
+        self.captured = scan.captured
+        self.hooked = hooked  # tier 1: the only candidate sites
         self.may_pend = _Watched(may_pend)
         self.guarded = _Watched(guarded)  # names passed to candidate calls (borrow checks)
         self.sites: list[SiteSpec] = []
@@ -953,11 +968,8 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
     for _ in range(20):
         # The rewriter builds new nodes and never mutates the input tree, so each
         # pass reads the original; only the last pass's output is kept.
-        rewriter = _Rewriter(local_names, scan.captured, may_pend, guarded, first_lineno,
-                             is_async)
-        rewriter.builtin_typed = scan.builtin_typed
-        rewriter.filled = scan.filled
-        rewriter.hooked = hooked
+        rewriter = _Rewriter(local_names, scan, may_pend, guarded, first_lineno, is_async,
+                             hooked)
         body = rewriter.body(func.body)
         # Usually one pass suffices: names are bound before they are read, except
         # across loop iterations.
