@@ -96,7 +96,7 @@ def mismatch(program: Program, variant: dict[str, Any], rnd: int, x: str, n: int
              expected: tuple[Any, ...], actual: tuple[Any, ...], explain: str) -> str:
     lines = [f"jit({variant}) differs from plain on f({x!r}, {n!r}, log, shared), "
              f"round {rnd + 1} of {ROUNDS}:"]
-    for label, e, a in zip(LABELS, expected, actual):
+    for label, e, a in zip(LABELS, expected, actual, strict=True):
         marker = "  " if e == a else "!!"
         lines.append(f"{marker} {label}: plain={e!r}")
         if e != a:

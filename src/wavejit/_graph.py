@@ -163,12 +163,12 @@ class Results(Mapping[Node, Any]):
         return len(self._nodes)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{n.name}: {v!r}" for n, v in zip(self._nodes[:5], self._values))
+        shown = ", ".join(f"{n.name}: {v!r}" for n, v in zip(self._nodes[:5], self._values, strict=False))
         return f"<Results {{{shown}{', ...' if len(self._nodes) > 5 else ''}}}>"
 
     def by_name(self) -> dict[str, Any]:
         """``{node name: result}`` in insertion order."""
-        return {n.name: v for n, v in zip(self._nodes, self._values)}
+        return {n.name: v for n, v in zip(self._nodes, self._values, strict=True)}
 
 
 class _Structure:

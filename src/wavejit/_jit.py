@@ -150,7 +150,7 @@ class JitFunction:
         compiled = self._compiled
         sites = []
         if compiled is not None:
-            for site, spec in zip(compiled.sites, compiled.specs):
+            for site, spec in zip(compiled.sites, compiled.specs, strict=True):
                 verdicts = [(name, d.defer, d.reason,
                              (m.wall / m.calls, m.cpu / m.calls) if m and m.calls else None)
                             for name, d, m in site.decisions()]

@@ -407,7 +407,7 @@ class _Rewriter:
         if lazy and isinstance(node, ast.Dict):
             keys = [self.expr(k, False) if k is not None else None for k in node.keys]
             values = [self.expr(v, k is not None) if k is not None else self.shallow(v)
-                      for k, v in zip(node.keys, node.values)]
+                      for k, v in zip(node.keys, node.values, strict=True)]
             return _at(_call("new_dict", ast.Dict(keys, values)), node)
         if lazy and isinstance(node, ast.ListComp):
             gens = self.generators(node.generators)
@@ -762,7 +762,7 @@ class _Rewriter:
                     for t in targets[0].elts)
             and not any(isinstance(e, ast.Starred) for e in node.value.elts)
         ):
-            for t, v in zip(targets[0].elts, node.value.elts):
+            for t, v in zip(targets[0].elts, node.value.elts, strict=True):
                 if self.may_pend_expr(v):
                     self.bind(t.id)  # type: ignore[attr-defined]
             values = [self.expr(v, True) for v in node.value.elts]

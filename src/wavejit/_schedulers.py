@@ -109,7 +109,7 @@ def _prepare(s: _Structure) -> None:
     s.is_async = [inspect.iscoroutinefunction(n.fn) for n in s.nodes]
     s.calls = [
         functools.partial(_run_coroutine, n.fn) if is_async else n.fn
-        for n, is_async in zip(s.nodes, s.is_async)
+        for n, is_async in zip(s.nodes, s.is_async, strict=True)
     ]
 
 

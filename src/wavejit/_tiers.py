@@ -86,7 +86,7 @@ class CompiledFunction:
         else:
             self.strategy = STRATEGIES[owner.strategy]
             self.strategy_reason = "chosen by jit(strategy=...)"
-        for site, spec in zip(self.sites, result.sites):
+        for site, spec in zip(self.sites, result.sites, strict=True):
             site.strategy = self.strategy
             site.features = SiteFeatures(in_loop=spec.in_loop, ensemble=spec.ensemble)
         self.tier1: Version | None = None
@@ -162,13 +162,13 @@ class CompiledFunction:
                 return  # nothing to unhook (or nothing deferred at all)
             if self.tier1 is None:
                 positions = {(site.lineno, spec.node.col_offset)
-                             for site, spec in zip(self.sites, self.specs)
+                             for site, spec in zip(self.sites, self.specs, strict=True)
                              if site.deferred_calls}
                 version = Version(self, 1)
                 function, result = compile_function(self.source_function, version.begin,
                                                     hooked=positions)
                 by_position = {(spec.lineno, spec.node.col_offset): site
-                               for site, spec in zip(self.sites, self.specs)}
+                               for site, spec in zip(self.sites, self.specs, strict=True)}
                 version.sites = [by_position[(spec.lineno, spec.node.col_offset)]
                                  for spec in result.sites]
                 version.function = function

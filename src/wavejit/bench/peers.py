@@ -231,7 +231,7 @@ def pool_mixed_search(http: httpx.Client, queries: list[str], rounds: int) -> di
         return score_hits(get_json(http, "/api/search", q=query), rounds)
 
     with ThreadPoolExecutor(max_workers=len(queries)) as pool:
-        return dict(zip(queries, pool.map(one, queries)))
+        return dict(zip(queries, pool.map(one, queries), strict=True))
 
 
 async def async_mixed_search(
@@ -240,14 +240,14 @@ async def async_mixed_search(
     async def one(query: str) -> int:
         return score_hits(await aget_json(http, "/api/search", q=query), rounds)
 
-    return dict(zip(queries, await asyncio.gather(*(one(q) for q in queries))))
+    return dict(zip(queries, await asyncio.gather(*(one(q) for q in queries)), strict=True))
 
 
 def dask_mixed_search(http: httpx.Client, queries: list[str], rounds: int) -> dict[str, int]:
     scores = [
         delayed(score_hits)(delayed(get_json)(http, "/api/search", q=q), rounds) for q in queries
     ]
-    return dict(zip(queries, _threads(scores, len(queries))))
+    return dict(zip(queries, _threads(scores, len(queries)), strict=True))
 
 
 # -- 7. dependent chain (no thread-pool version: there is nothing to parallelise) ---------

@@ -115,7 +115,7 @@ def plot_timeline(result: ScenarioResult, path: Path) -> Path:
         gridspec_kw={"height_ratios": [max(r, 1) for r in rows]},
     )
     wall = result.wall(JIT_WARM)
-    for ax, (title, spans, color) in zip(axes[:, 0], lanes):
+    for ax, (title, spans, color) in zip(axes[:, 0], lanes, strict=True):
         ordered = sorted(spans, key=lambda s: (s.start, s.name))
         for row, span in enumerate(ordered):
             ax.barh(
