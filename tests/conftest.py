@@ -4,6 +4,9 @@
   there before, other than the workers of wavejit's shared pool (which live for the
   process by design). Threads get a grace period to finish exiting.
 * ``private_pool`` -- a factory of private `ThreadExecutor` s, shut down after the test.
+* ``fresh_measurements`` (autouse) -- forgets the process-wide callee measurements
+  before each test, so what one test measured (a helper promoted to I/O, or demoted
+  as CPU-bound) never changes what another defers: outcomes do not depend on order.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from wavejit import ThreadExecutor, shared_executor
+from wavejit._sites import reset_measurements
 
 # A thread that has been told to stop (an executor shut down, a helper joined) may
 # still be unwinding for a moment; 5 s is far beyond that and far below a hang.
 _GRACE_SECONDS = 5.0
+
+
+@pytest.fixture(autouse=True)
+def fresh_measurements() -> None:
+    reset_measurements()
 
 
 @pytest.fixture

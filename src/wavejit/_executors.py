@@ -349,12 +349,34 @@ def resolve_executor(executor: object = None, max_workers: int | None = None) ->
 
     ``None`` or ``"threads"`` is the shared pool (bounded per run by `max_workers`);
     ``"sequential"`` runs inline; any object with ``submit`` is used as it is.
+
+    ``WAVEJIT_EXECUTOR=sequential`` in the environment overrides all of these (after
+    validating the argument; ``threads`` or unset: no override): the rewrite is kept, but every deferred call and graph
+    node runs inline when submitted, in program order. For debugging ("is it the
+    concurrency?"), and for the test suite's mutation check (a test that claims
+    overlap must fail under it). Read on every call, so it can be set at run time.
     """
+    forced = os.environ.get("WAVEJIT_EXECUTOR", "").strip()
+    if forced and forced != "threads":
+        if forced != "sequential":
+            raise ValueError(
+                f"WAVEJIT_EXECUTOR must be 'sequential' or 'threads', got {forced!r}"
+            )
+        _check_executor(executor)
+        return SequentialExecutor()
     if executor is None or executor == "threads":
         pool = shared_executor()
         return pool if max_workers is None else BoundedExecutor(pool, max_workers)
     if executor == "sequential":
         return SequentialExecutor()
+    _check_executor(executor)
+    return executor
+
+
+def _check_executor(executor: object) -> None:
+    """Raise a teaching error unless `executor` is a name we know or has ``submit``."""
+    if executor is None or executor in ("threads", "sequential"):
+        return
     if isinstance(executor, str):
         raise ValueError(
             f"unknown executor {executor!r}: use 'threads', 'sequential', or an object "
@@ -366,4 +388,3 @@ def resolve_executor(executor: object = None, max_workers: int | None = None) ->
             f"executor {executor!r} has no submit() method: pass 'threads', "
             "'sequential', or a concurrent.futures.Executor"
         )
-    return executor

@@ -103,6 +103,17 @@ def measurement_of(key: Any) -> Measurement | None:
     return _measurements.get(key)
 
 
+def reset_measurements() -> None:
+    """Forget every callee's measurements; sites re-judge on their next call.
+
+    For test isolation: what one test measured (a helper promoted, or demoted as
+    CPU-bound) must not change what the next test's jitted functions defer.
+    """
+    with _measure_lock:
+        _measurements.clear()
+        _epoch[0] += 1
+
+
 class Site:
     """One candidate call site: where it is, and what was decided for each callee."""
 
