@@ -1,0 +1,227 @@
+"""Run one program of the corpus plain and jitted, and compare what each run did.
+
+A *program* is a module in ``programs/`` with:
+
+* ``ENTRY`` -- the name of its entry function (a module global; ``async def`` allowed);
+* ``ARGS`` / ``KWARGS`` -- what the entry is called with (default: none);
+* ``ROUNDS`` -- LLM rounds on the critical path, derived in the program's header comment;
+* ``STATE`` -- dotted names of module-level data the program mutates (default: none);
+* ``reply(endpoint, body)`` -- the scripted server's answers (see ``server.py``).
+
+`compare_program` loads the module fresh and calls the entry twice (plain first and
+warm), loads it fresh again, replaces the global -- ``mod.ENTRY = wavejit.jit(...)``,
+so recursion through the global name goes through the jit exactly as ``@wavejit.jit``
+in the source would -- and calls it twice (jit first and warm). Each jitted call is
+compared with the plain call of the same rank: return value (``==``), captured stdout
+(exact), the ``STATE`` snapshot and the number of requests the server received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import inspect
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from server import PROGRAMS, load_program  # noqa: E402
+
+
+def program_names() -> list[str]:
+    """Every program of the corpus, in name order (helper modules start with ``_``)."""
+    return sorted(p.stem for p in PROGRAMS.glob("*.py") if not p.stem.startswith("_"))
+
+
+class ServerProcess:
+    """The scripted server in a child process; ``close()`` (or ``with``) stops it."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "server.py"), "--latency", str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            # The server imports the programs (for their `reply`), and some create an
+            # OpenAI client at import time: give them a key (it never reaches a network).
+            env={**os.environ, "OPENAI_API_KEY": "sk-realworld-bench"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.close()
+            raise RuntimeError(f"the scripted server did not start (said {line!r})")
+        self.base_url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def _call(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base_url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            result: dict[str, Any] = json.loads(response.read())
+            return result
+
+    def select(self, program: str) -> None:
+        self._call("/_control/select", {"program": program})
+
+    def count(self) -> int:
+        return int(self._call("/_control/count")["count"])
+
+    def environ(self) -> dict[str, str]:
+        """What a user's environment would hold to reach this server."""
+        return {
+            "OPENAI_BASE_URL": self.base_url + "/v1",
+            "OPENAI_API_KEY": "sk-realworld-bench",
+            "SEARCH_API_URL": self.base_url + "/search",
+        }
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Call:
+    """What one call of the entry did."""
+
+    value: Any
+    stdout: str
+    state: Any
+    requests: int
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class Outcome:
+    """One program: its plain and jitted calls and how they compare."""
+
+    name: str
+    rounds: int
+    plain: Call
+    plain_warm: Call
+    jit_first: Call
+    jit_warm: Call
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return not any(m for m in self.mismatches if not m.startswith("requests"))
+
+    @property
+    def same_requests(self) -> bool:
+        return not any(m.startswith("requests") for m in self.mismatches)
+
+
+def _resolve(module: ModuleType, dotted: str) -> Any:
+    value: Any = module
+    for part in dotted.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value
+
+
+def _snapshot(module: ModuleType) -> dict[str, Any]:
+    state = {}
+    for name in getattr(module, "STATE", ()):
+        value = _resolve(module, name)
+        try:
+            state[name] = copy.deepcopy(value)
+        except Exception:  # an object that cannot be copied is compared by its repr
+            state[name] = repr(value)
+    return state
+
+
+def call_entry(module: ModuleType, server: ServerProcess) -> Call:
+    """Call the module's entry once, capturing stdout (and discarding stderr)."""
+    entry = getattr(module, module.ENTRY)
+    args = getattr(module, "ARGS", ())
+    kwargs = getattr(module, "KWARGS", {})
+    before = server.count()
+    out, err = io.StringIO(), io.StringIO()
+    error = None
+    value: Any = None
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            value = entry(*args, **kwargs)
+            if inspect.iscoroutine(value):
+                value = asyncio.run(value)
+        except Exception as exc:  # compared like a return value
+            error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - started
+    return Call(value, out.getvalue(), _snapshot(module), server.count() - before, seconds, error)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        if a == b:
+            return True
+    except Exception:
+        pass
+    return repr(a) == repr(b)
+
+
+def _differences(rank: str, plain: Call, jitted: Call) -> list[str]:
+    found = []
+    if not _same(plain.value, jitted.value) or plain.error != jitted.error:
+        found.append(f"{rank}: return value differs: {plain.value!r:.200} / {plain.error} vs "
+                     f"{jitted.value!r:.200} / {jitted.error}")
+    if plain.stdout != jitted.stdout:
+        found.append(f"{rank}: stdout differs:\n--- plain\n{plain.stdout[:2000]}\n--- jit\n"
+                     f"{jitted.stdout[:2000]}")
+    if not _same(plain.state, jitted.state):
+        found.append(f"{rank}: state differs: {plain.state!r:.300} vs {jitted.state!r:.300}")
+    if plain.requests != jitted.requests:
+        found.append(f"requests ({rank}): {plain.requests} plain vs {jitted.requests} jit")
+    return found
+
+
+def compare_program(name: str, server: ServerProcess, *, jit_options: dict[str, Any] | None = None) -> Outcome:
+    """Run ``name`` plain twice, then jitted twice, each on a freshly loaded module."""
+    import wavejit
+
+    os.environ.update(server.environ())
+    server.select(name)
+    plain_module = load_program(name, unique="plain")
+    plain = call_entry(plain_module, server)
+    plain_warm = call_entry(plain_module, server)
+
+    jit_module = load_program(name, unique="jit")
+    entry = getattr(jit_module, jit_module.ENTRY)
+    setattr(jit_module, jit_module.ENTRY, wavejit.jit(entry, **(jit_options or {})))
+    jit_first = call_entry(jit_module, server)
+    jit_warm = call_entry(jit_module, server)
+
+    outcome = Outcome(name, int(plain_module.ROUNDS), plain, plain_warm, jit_first, jit_warm)
+    outcome.mismatches += _differences("first call", plain, jit_first)
+    outcome.mismatches += _differences("warm call", plain_warm, jit_warm)
+    if plain.error is not None:
+        outcome.mismatches.append(f"the plain run raised {plain.error}")
+    return outcome
