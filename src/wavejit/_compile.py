@@ -12,7 +12,9 @@ original.
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,8 @@ from ._rewrite import RewriteResult, Unsupported, position, rewrite
 from ._source import NoSource, function_def
 
 __all__ = ["compile_function", "Unsupported"]
+
+_DEF_NAME = "_wj_def"
 
 
 def compile_function(
@@ -45,14 +49,20 @@ def compile_function(
 
     helpers = ["_wj_begin"]
     names = [*code.co_freevars, *helpers]
+    # The def is compiled under a reserved name: under its own name it would be a local
+    # of the factory, and a recursive call through the module-level name would find
+    # that local (a closure cell) instead of the global. The code object is renamed
+    # back below, so tracebacks show the original name.
+    tree = copy.copy(result.tree)
+    tree.name = _DEF_NAME
     factory = ast.FunctionDef(
         name="_wj_factory",
         args=ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[],
                            kw_defaults=[], kwarg=None, defaults=[]),
         body=[
             ast.Assign([ast.Name(n, ast.Store()) for n in names], ast.Constant(None)),
-            result.tree,
-            ast.Return(ast.Name(fn.__name__, ast.Load())),
+            tree,
+            ast.Return(ast.Name(_DEF_NAME, ast.Load())),
         ],
         decorator_list=[], returns=None, type_comment=None,
     )
@@ -75,9 +85,13 @@ def compile_function(
             module_code = compile(module, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, TypeError) as exc:  # pragma: no cover - a rewrite bug
         raise Unsupported(f"the rewritten code does not compile ({exc})") from None
-    inner = _find_code(module_code, fn.__name__)
+    inner = _find_code(module_code, _DEF_NAME)
     if inner is None:  # pragma: no cover - a rewrite bug
         raise Unsupported("the rewritten code object was not found")
+    if sys.version_info >= (3, 11):
+        inner = inner.replace(co_name=code.co_name, co_qualname=code.co_qualname)
+    else:  # pragma: no cover - 3.10
+        inner = inner.replace(co_name=code.co_name)
     cells = []
     for name in inner.co_freevars:
         if name in code.co_freevars:
