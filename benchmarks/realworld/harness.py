@@ -3,9 +3,12 @@
 A *program* is a module in ``programs/`` with:
 
 * ``ENTRY`` -- the name of its entry function (a module global; ``async def`` allowed);
-* ``ARGS`` / ``KWARGS`` -- what the entry is called with (default: none);
+* ``ARGS`` / ``KWARGS`` -- what the entry is called with (default: none); ``ARGS`` may be
+  a function returning the tuple, called before every call (fresh arguments and state);
 * ``ROUNDS`` -- LLM rounds on the critical path, derived in the program's header comment;
 * ``STATE`` -- dotted names of module-level data the program mutates (default: none);
+* ``UNORDERED_STDOUT`` -- true if the program's own output order depends on timing even
+  when it runs plain (then stdout is compared as a sorted list of lines);
 * ``reply(endpoint, body)`` -- the scripted server's answers (see ``server.py``).
 
 `compare_program` loads the module fresh and calls the entry twice (plain first and
@@ -13,7 +16,7 @@ warm), loads it fresh again, replaces the global -- ``mod.ENTRY = wavejit.jit(..
 so recursion through the global name goes through the jit exactly as ``@wavejit.jit``
 in the source would -- and calls it twice (jit first and warm). Each jitted call is
 compared with the plain call of the same rank: return value (``==``), captured stdout
-(exact), the ``STATE`` snapshot and the number of requests the server received.
+(exact, except that object addresses ``at 0x...`` are masked), the ``STATE`` snapshot and the number of requests the server received.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import inspect
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -158,10 +162,19 @@ def _snapshot(module: ModuleType) -> dict[str, Any]:
     return state
 
 
-def call_entry(module: ModuleType, server: ServerProcess) -> Call:
-    """Call the module's entry once, capturing stdout (and discarding stderr)."""
+def call_entry(
+    module: ModuleType, server: ServerProcess, loop: asyncio.AbstractEventLoop
+) -> Call:
+    """Call the module's entry once, capturing stdout (and discarding stderr).
+
+    An ``async def`` entry runs on ``loop``: both calls of one loaded module share it, as
+    in a long-running service (a module-level ``AsyncOpenAI`` client keeps connections
+    bound to the loop that opened them, so a new loop per call would break it).
+    """
     entry = getattr(module, module.ENTRY)
     args = getattr(module, "ARGS", ())
+    if callable(args):  # a factory: fresh arguments (and state) for every call
+        args = args()
     kwargs = getattr(module, "KWARGS", {})
     before = server.count()
     out, err = io.StringIO(), io.StringIO()
@@ -172,7 +185,7 @@ def call_entry(module: ModuleType, server: ServerProcess) -> Call:
         try:
             value = entry(*args, **kwargs)
             if inspect.iscoroutine(value):
-                value = asyncio.run(value)
+                value = loop.run_until_complete(value)
         except Exception as exc:  # compared like a return value
             error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - started
@@ -188,12 +201,23 @@ def _same(a: Any, b: Any) -> bool:
     return repr(a) == repr(b)
 
 
-def _differences(rank: str, plain: Call, jitted: Call) -> list[str]:
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _normalized(stdout: str) -> str:
+    """Stdout without object addresses (``<function gpt at 0x7f...>`` differs per load)."""
+    return _ADDRESS.sub(" at 0x?", stdout)
+
+
+def _differences(rank: str, plain: Call, jitted: Call, *, unordered: bool) -> list[str]:
     found = []
     if not _same(plain.value, jitted.value) or plain.error != jitted.error:
         found.append(f"{rank}: return value differs: {plain.value!r:.200} / {plain.error} vs "
                      f"{jitted.value!r:.200} / {jitted.error}")
-    if plain.stdout != jitted.stdout:
+    plain_out, jit_out = _normalized(plain.stdout), _normalized(jitted.stdout)
+    if unordered:  # the program's own output order depends on timing, even plain
+        plain_out, jit_out = sorted(plain_out.splitlines()), sorted(jit_out.splitlines())
+    if plain_out != jit_out:
         found.append(f"{rank}: stdout differs:\n--- plain\n{plain.stdout[:2000]}\n--- jit\n"
                      f"{jitted.stdout[:2000]}")
     if not _same(plain.state, jitted.state):
@@ -210,18 +234,21 @@ def compare_program(name: str, server: ServerProcess, *, jit_options: dict[str, 
     os.environ.update(server.environ())
     server.select(name)
     plain_module = load_program(name, unique="plain")
-    plain = call_entry(plain_module, server)
-    plain_warm = call_entry(plain_module, server)
+    with contextlib.closing(asyncio.new_event_loop()) as loop:
+        plain = call_entry(plain_module, server, loop)
+        plain_warm = call_entry(plain_module, server, loop)
 
     jit_module = load_program(name, unique="jit")
     entry = getattr(jit_module, jit_module.ENTRY)
     setattr(jit_module, jit_module.ENTRY, wavejit.jit(entry, **(jit_options or {})))
-    jit_first = call_entry(jit_module, server)
-    jit_warm = call_entry(jit_module, server)
+    with contextlib.closing(asyncio.new_event_loop()) as loop:
+        jit_first = call_entry(jit_module, server, loop)
+        jit_warm = call_entry(jit_module, server, loop)
 
     outcome = Outcome(name, int(plain_module.ROUNDS), plain, plain_warm, jit_first, jit_warm)
-    outcome.mismatches += _differences("first call", plain, jit_first)
-    outcome.mismatches += _differences("warm call", plain_warm, jit_warm)
+    unordered = bool(getattr(plain_module, "UNORDERED_STDOUT", False))
+    outcome.mismatches += _differences("first call", plain, jit_first, unordered=unordered)
+    outcome.mismatches += _differences("warm call", plain_warm, jit_warm, unordered=unordered)
     if plain.error is not None:
         outcome.mismatches.append(f"the plain run raised {plain.error}")
     return outcome
