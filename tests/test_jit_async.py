@@ -92,8 +92,9 @@ async def two_failures(x: str) -> str:
 
 
 def test_async_earliest_failure_wins() -> None:
-    with pytest.raises(ValueError, match=r"^bad x\n"):
+    with pytest.raises(ValueError) as info:
         run(wavejit.jit(two_failures)("x"))
+    assert str(info.value) == "bad x"  # not "bad x2" (the note, on 3.11+, is apart)
 
 
 async def handled(x: str) -> str:

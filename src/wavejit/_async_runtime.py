@@ -23,6 +23,7 @@ from typing import Any
 from ._errors import add_note
 from ._runtime import _IMMUTABLE, BINARY_OPERATORS, is_shareable
 from ._sites import has_effects
+from ._traceback import trim
 
 __all__ = ["AsyncPending", "AsyncInvocation"]
 
@@ -276,8 +277,8 @@ class AsyncInvocation:
         for i in range(start, min(failing_at + 1, end)):
             earlier = self.spawned[i]._exception
             if earlier is exc or self._undelivered(earlier):
-                return earlier  # type: ignore[return-value]
-        return exc
+                return trim(earlier)  # type: ignore[return-value]
+        return trim(exc)
 
     async def ret(self, value: Any) -> Any:
         value = await self.wait(value)
@@ -287,8 +288,9 @@ class AsyncInvocation:
 
     async def fail_exit(self, exc: BaseException) -> BaseException:
         chosen = await self.fail(exc)
+        traceback = chosen.__traceback__  # _finish may raise it again, internally
         await self._finish()
-        return chosen
+        return chosen.with_traceback(traceback)
 
     async def _finish(self) -> None:
         if self.done:

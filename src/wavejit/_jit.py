@@ -78,11 +78,13 @@ class JitFunction:
     def __repr__(self) -> str:
         return f"<wavejit.jit {getattr(self._fn, '__qualname__', self._fn)!r}>"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    @property
+    def __call__(self) -> Callable[..., Any]:
+        # A property, not a method: ``jitted(...)`` looks ``__call__`` up and calls what
+        # it returns (the implementation) from C, so no frame of wavejit's sits between
+        # the caller and the function in a traceback (see `_traceback`). Cheaper, too.
         impl = self._impl
-        if impl is None:
-            impl = self._compile()
-        return impl(*args, **kwargs)
+        return impl if impl is not None else self._compile()
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:

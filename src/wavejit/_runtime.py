@@ -44,6 +44,7 @@ from ._errors import CancelledError, add_note
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
 from ._sites import has_effects
+from ._traceback import trim
 
 __all__ = ["Pending", "Invocation", "is_shareable"]
 
@@ -569,8 +570,8 @@ class Invocation:
         for i in range(start, min(failing_at + 1, end)):
             earlier = spawned[i]._exception
             if earlier is exc or self._undelivered(earlier):
-                return earlier  # type: ignore[return-value]
-        return exc
+                return trim(earlier)  # type: ignore[return-value]
+        return trim(exc)
 
     def ret(self, value: Any) -> Any:
         """``return value``: its deep value, after every outstanding call has finished."""
@@ -582,8 +583,9 @@ class Invocation:
     def fail_exit(self, exc: BaseException) -> BaseException:
         """The function body raised `exc`: settle everything; what to raise instead."""
         chosen = self.fail(exc)
+        traceback = chosen.__traceback__  # _finish may raise it again, internally
         self._finish()
-        return chosen
+        return chosen.with_traceback(traceback)
 
     def _finish(self) -> None:
         # Nothing may keep a Pending once the invocation is over.

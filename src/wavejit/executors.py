@@ -1,0 +1,297 @@
+"""Cluster executors: run whole invocations of a jitted function on Dask or Ray.
+
+``jitted.map(items, executor=DaskExecutor(client))`` (or ``executor=client``) and
+``RayExecutor()`` run each *invocation* whole on a worker process; inside it, that
+process's jit and thread pool overlap the invocation's I/O calls. Shipping single
+deferred calls instead would cost the engine's per-task overhead (hundreds of
+microseconds) on every call. ``Graph.run(executor=...)`` runs each node on a worker,
+passing results between nodes as engine references, so values stay on the cluster
+until the run's results are gathered.
+
+Both keep the engine out of the user's error path: items come back as pickled
+outcomes (see `wavejit._cluster`), and an engine error (a worker that died, a lost
+object) becomes a `WavejitError` saying so.
+
+* `DaskExecutor` -- a ``distributed.Client``. Each task leaves the worker's thread
+  pool as it starts (``distributed.secede``): an invocation mostly waits, and must not
+  hold one of the worker's few task slots.
+* `RayExecutor` -- ``num_actors`` threaded actors in the current ``ray.init()``
+  session, each running up to ``max_concurrency`` invocations at once on its threads.
+  Items go to the actor with the fewest in flight. Ray tasks would not do: with one CPU
+  each they serialize I/O-bound work, with none they start a process per task.
+
+Importing this module imports neither Dask nor Ray.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._cluster import pack_args, run_item, run_item_dask, run_node, run_node_dask, ship
+from ._cluster import unpack_outcome as _unpack
+from ._errors import WavejitError
+
+__all__ = ["DaskExecutor", "RayExecutor"]
+
+# Invocations in flight per Dask worker / per Ray actor by default. Invocations wait
+# on I/O, so this is far above the core count; lower it for providers' rate limits.
+DEFAULT_CONCURRENCY = 32
+
+
+def _forward(source: Any, translate: Callable[[BaseException], BaseException],
+             result: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+    """A ``concurrent.futures.Future`` settled when `source` (an engine future) is."""
+    target: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    target.set_running_or_notify_cancel()
+
+    def done(_: Any) -> None:
+        try:
+            value = result()
+        except BaseException as exc:  # noqa: BLE001 - delivered to the waiter
+            target.set_exception(translate(exc))
+        else:
+            target.set_result(value)
+
+    source.add_done_callback(done)
+    return target
+
+
+def _refuse_deferred_calls(fn: object, name: str) -> None:
+    owner = getattr(fn, "__self__", None)
+    if type(owner).__module__.startswith("wavejit."):
+        raise WavejitError(
+            f"{name} runs whole invocations, not a jitted function's deferred calls "
+            "(shipping each call would cost the engine's per-task overhead every time): "
+            "use jitted.map(items, executor=...) or Graph.run(executor=...), and keep "
+            "jit(executor=...) local"
+        )
+
+
+class _ClusterExecutor:
+    """What `DaskExecutor` and `RayExecutor` share: ``submit`` of whole calls."""
+
+    _wavejit_cluster = True
+    name = "cluster"
+
+    @property
+    def capacity(self) -> int:
+        """Default invocations in flight for ``map()``: slots over the cluster."""
+        raise NotImplementedError
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any,
+               **kwargs: Any) -> concurrent.futures.Future[Any]:
+        """Run ``fn(*args, **kwargs)`` whole on a worker; a ``concurrent.futures``
+        future of its result (its exception: same type and args, worker traceback in
+        a note)."""
+        _refuse_deferred_calls(fn, type(self).__name__)
+        blob = ship(fn, "function")
+        outcome = self.submit_item(blob, 0, pack_args(args, kwargs, "the arguments"))
+
+        def result() -> Any:
+            ok, value = _unpack(outcome.result())
+            if not ok:
+                raise value
+            return value
+
+        return _forward(outcome, lambda exc: exc, result)
+
+    def submit_item(self, fn_blob: bytes, index: int,
+                    args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
+        raise NotImplementedError
+
+    def _lost(self, exc: BaseException, what: str) -> BaseException:
+        return WavejitError(
+            f"{what} did not finish on {self.name}: {type(exc).__name__}: {exc} "
+            "(a worker died or lost the result; the cluster may have run it more than "
+            "once)"
+        )
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Release what this executor started (not the cluster itself)."""
+
+
+class DaskExecutor(_ClusterExecutor):
+    """Run invocations on a Dask cluster through `client` (a ``distributed.Client``;
+    the current default client if None). `max_concurrency`: default invocations in
+    flight per worker."""
+
+    name = "Dask"
+
+    def __init__(self, client: Any = None, *, max_concurrency: int = DEFAULT_CONCURRENCY
+                 ) -> None:
+        if client is None:
+            client = importlib.import_module("distributed").get_client()
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.client = client
+        self.max_concurrency = max_concurrency
+
+    def __repr__(self) -> str:
+        return f"<DaskExecutor {self.client!r}>"
+
+    @property
+    def capacity(self) -> int:
+        return max(1, len(self.client.nthreads())) * self.max_concurrency
+
+    def submit_item(self, fn_blob: bytes, index: int,
+                    args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
+        future = self.client.submit(run_item_dask, fn_blob, index, args_blob, pure=False)
+        return _forward(future, lambda exc: self._lost(exc, f"item {index}"), future.result)
+
+    # -- graph nodes: handles are Dask futures ------------------------------------------
+
+    def submit_node(self, fn_blob: bytes, name: str, args: tuple[Any, ...],
+                    kwargs: dict[str, Any], dep_ids: tuple[int, ...],
+                    deps: Sequence[Any]) -> Any:
+        return self.client.submit(run_node_dask, fn_blob, name, args, kwargs, dep_ids,
+                                  *deps, pure=False, key=f"{name}-{id(object())}")
+
+    def node_future(self, handle: Any, name: str) -> concurrent.futures.Future[None]:
+        def result() -> None:
+            if handle.status == "error":
+                raise handle.exception()
+            if handle.status != "finished":
+                raise WavejitError(f"the Dask future is {handle.status}")
+
+        return _forward(handle, lambda exc: self._node_error(exc, name), result)
+
+    def _node_error(self, exc: BaseException, name: str) -> BaseException:
+        module = type(exc).__module__
+        if module.startswith(("distributed", "tornado")) or isinstance(exc, WavejitError):
+            return self._lost(exc, f"graph node {name!r}")
+        return exc
+
+    def cancel_nodes(self, handles: Sequence[Any]) -> None:
+        if handles:
+            self.client.cancel(list(handles))
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]:
+        return list(self.client.gather(list(handles)))
+
+
+def _ray() -> Any:
+    return importlib.import_module("ray")
+
+
+class _RayWorker:
+    """A threaded Ray actor's body: runs items and graph nodes (see `wavejit._cluster`)."""
+
+    def run_item(self, fn_blob: bytes, index: int, args_blob: bytes) -> tuple[bool, bytes]:
+        return run_item(fn_blob, index, args_blob)
+
+    def run_node(self, fn_blob: bytes, name: str, args: tuple[Any, ...],
+                 kwargs: dict[str, Any], dep_ids: tuple[int, ...], *deps: Any) -> Any:
+        return run_node(fn_blob, name, args, kwargs, dep_ids, *deps)
+
+
+class RayExecutor(_ClusterExecutor):
+    """Run invocations on `num_actors` threaded Ray actors (default: one per CPU of
+    the current ``ray.init()`` session), each running up to `max_concurrency`
+    invocations at once. Actors start on first use and restart if their process
+    dies; `shutdown()` (or leaving a ``with`` block) stops them."""
+
+    name = "Ray"
+
+    def __init__(self, num_actors: int | None = None, *,
+                 max_concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        ray = _ray()
+        if not ray.is_initialized():
+            raise WavejitError(
+                "RayExecutor uses the current Ray session: call ray.init() first "
+                "(ray.init(address='auto') joins a running cluster)"
+            )
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        if num_actors is None:
+            num_actors = max(1, int(cpus))
+        if num_actors < 1 or max_concurrency < 1:
+            raise ValueError("num_actors and max_concurrency must be at least 1")
+        self.num_actors = num_actors
+        self.max_concurrency = max_concurrency
+        self._cpus_each = min(1.0, cpus / num_actors)
+        self._actors: list[Any] = []
+        self._load: list[int] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<RayExecutor {self.num_actors} actors x {self.max_concurrency}>"
+
+    @property
+    def capacity(self) -> int:
+        return self.num_actors * self.max_concurrency
+
+    def _pick(self) -> int:
+        """The actor with the fewest calls in flight (starting the actors if needed)."""
+        with self._lock:
+            if not self._actors:
+                actor = _ray().remote(_RayWorker).options(
+                    num_cpus=self._cpus_each, max_concurrency=self.max_concurrency,
+                    max_restarts=-1, scheduling_strategy="SPREAD")
+                self._actors = [actor.remote() for _ in range(self.num_actors)]
+                self._load = [0] * self.num_actors
+            load = self._load
+            k = min(range(len(load)), key=load.__getitem__)
+            load[k] += 1
+            return k
+
+    def _unload(self, k: int) -> Callable[[Any], None]:
+        def done(_: Any) -> None:
+            with self._lock:
+                if k < len(self._load):
+                    self._load[k] -= 1
+        return done
+
+    def submit_item(self, fn_blob: bytes, index: int,
+                    args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
+        k = self._pick()
+        ref = self._actors[k].run_item.remote(fn_blob, index, args_blob)
+        future = ref.future()
+        future.add_done_callback(self._unload(k))
+        return _forward(future, lambda exc: self._lost(exc, f"item {index}"),
+                        future.result)
+
+    # -- graph nodes: handles are ObjectRefs --------------------------------------------
+
+    def submit_node(self, fn_blob: bytes, name: str, args: tuple[Any, ...],
+                    kwargs: dict[str, Any], dep_ids: tuple[int, ...],
+                    deps: Sequence[Any]) -> Any:
+        k = self._pick()
+        ref = self._actors[k].run_node.remote(fn_blob, name, args, kwargs, dep_ids, *deps)
+        ref.future().add_done_callback(self._unload(k))
+        return ref
+
+    def node_future(self, handle: Any, name: str) -> concurrent.futures.Future[None]:
+        future = handle.future()
+        return _forward(future, lambda exc: self._node_error(exc, name),
+                        lambda: future.exception() and future.result())
+
+    def _node_error(self, exc: BaseException, name: str) -> BaseException:
+        if isinstance(exc, _ray().exceptions.RayTaskError):
+            cause = exc.cause
+            return cause if cause is not None else self._lost(exc, f"graph node {name!r}")
+        return self._lost(exc, f"graph node {name!r}")
+
+    def cancel_nodes(self, handles: Sequence[Any]) -> None:
+        ray = _ray()
+        for ref in handles:  # queued actor calls are dropped; running ones finish
+            ray.cancel(ref)
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]:
+        return list(_ray().get(list(handles)))
+
+    def shutdown(self) -> None:
+        """Stop this executor's actors (the Ray session stays)."""
+        ray = _ray()
+        with self._lock:
+            actors, self._actors, self._load = self._actors, [], []
+        for actor in actors:
+            ray.kill(actor)
