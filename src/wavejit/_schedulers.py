@@ -14,6 +14,9 @@
   worker has started within `_HELP_AFTER` is run inline on the loop, so a saturated
   pool (say one worker, busy with the node that runs this graph) cannot deadlock.
 
+With a cluster executor (a ``wavejit.executors`` one or a ``distributed.Client``) every
+scheduler but ``sequential`` hands the graph to the engine instead (`_cluster_graph`).
+
 Under the thread schedulers a coroutine-function node runs to completion on a private
 event loop in the thread that runs it, so every scheduler gives the same results.
 
@@ -61,6 +64,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._cluster import cluster_executor
 from ._errors import add_note
 from ._executors import Task, resolve_executor
 from ._graph import Graph, Results, _Structure
@@ -90,6 +94,12 @@ def run_graph(
         )
     s = graph._compiled()
     _prepare(s)
+    cluster = cluster_executor(executor)
+    if cluster is not None and scheduler != "sequential":
+        # Dask / Ray: the engine schedules by data flow (see `_cluster_graph`).
+        from ._cluster_graph import run_on_cluster
+
+        return Results(graph, s.nodes, run_on_cluster(s, cluster))
     if scheduler == "async":
         return _run_async_blocking(graph, executor, max_workers)
     resolved = resolve_executor(executor, max_workers)
