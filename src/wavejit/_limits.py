@@ -1,0 +1,745 @@
+"""Per-provider limits on deferred calls: concurrency (adaptive), rate, re-issue on 429,
+opt-in retries and per-call timeouts.
+
+A deferred call runs through `run(fn, args, kwargs)` (from ``_call_resolved``). It finds
+the call's *resources* and holds a slot of each one's `Limiter` while the call runs:
+
+* **Keys.** A provider is named by its host (``host`` or ``host:port`` when the URL
+  names a port): the ``base_url`` of a known client (``openai.OpenAI``, ``anthropic``,
+  ``httpx.Client``...) reached through the bound method's receiver (``_client`` chains:
+  ``client.chat.completions.create``), through client objects among the arguments, or
+  through the module globals the callee's code (and the functions it calls, two levels)
+  names; an absolute URL passed to ``httpx`` / ``requests``; or learned from a
+  rate-limit error's request URL. ``@wavejit.io(max_concurrency=..., rate=...)`` adds
+  the function itself as a resource. Per callee, the static part is cached by code
+  object (a global client rebound to another host later is not noticed).
+* **Limiter state** (process-wide, one per key, shared by every jitted invocation):
+  ``limit`` (current concurrency limit, ``inf`` until the provider first refuses),
+  ``cap`` (the user's ``max_concurrency``), ``in_flight``, ``epoch`` (bumped at each
+  decrease), and counters shown by `snapshot()`.
+* **AIMD.** A rate-limit error (``status_code == 429`` on the error or its
+  ``response``, or a class named ``RateLimitError``) halves the limit to half the calls
+  then in flight, once per epoch: the burst of refusals that one overload produces
+  shrinks it once, as TCP reduces once per window. Every success adds ``1/limit``
+  (about one slot per round of calls), up to ``cap``. The limit never goes below 1,
+  so the plain function's single request always fits.
+* **Re-issue.** A refused call is issued again after ``Retry-After`` (``retry-after-ms``
+  or ``retry-after``, else an exponential backoff) plus uniform jitter of the same size,
+  so the refused calls do not all come back together - but only when (a) other calls
+  to the provider were in flight during the attempt (alone, plain Python would have
+  been refused too: the error is raised as plain raises it), and (b) the callee is safe
+  to call twice (`reissue_safe`: its scan shows no writes - globals, arguments,
+  external effects - besides the request itself).
+* **Rate.** ``rate=`` (calls per second, or ``"N/s"``, ``"N/min"``) is a token bucket
+  written here on the standard library (`TokenBucket`, 25 lines): the core package has
+  no runtime dependencies, and a bucket shared by threads needs only a lock and a
+  clock. (``pyrate-limiter`` and ``limits`` would add storage backends we do not need.)
+* **Opt-in retries and timeouts** (``@wavejit.io(retries=N, retry_on=..., backoff=...,
+  timeout=...)``; ``retries`` may also be a ``tenacity.Retrying``): see `CallPolicy`.
+
+The clock and the random source are module attributes (`clock`) so tests can replace
+them with a fake clock.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import random
+import threading
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._errors import CancelledError
+from ._observe import call_finished, call_started
+
+__all__ = [
+    "CallPolicy", "Limiter", "TokenBucket", "limit", "limiter", "run", "snapshot",
+    "rate_limit_info", "provider_key", "reissue_safe", "reset",
+]
+
+log = logging.getLogger("wavejit")  # see _observe
+
+MAX_REISSUES = 30  # a safety net; the "others in flight" rule ends re-issues first
+BACKOFF_BASE = 0.05  # seconds, when a refusal names no Retry-After
+BACKOFF_MAX = 10.0
+
+
+class Clock:
+    """Time and randomness used by limiters and retries (replaced by tests)."""
+
+    monotonic = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+    uniform = staticmethod(random.uniform)
+
+
+clock = Clock()
+
+
+# -- rate ------------------------------------------------------------------------------
+
+
+def parse_rate(rate: float | str) -> float:
+    """Calls per second from ``5``, ``"5/s"``, ``"300/min"`` or ``"1000/h"``."""
+    if isinstance(rate, (int, float)):
+        value = float(rate)
+    else:
+        count, _, unit = rate.partition("/")
+        seconds = {"": 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0,
+                   "minute": 60.0, "h": 3600.0, "hour": 3600.0}.get(unit.strip().lower())
+        if seconds is None:
+            raise ValueError(f"rate={rate!r}: write calls per second as a number, or "
+                             f"'N/s', 'N/min', 'N/h'")
+        value = float(count) / seconds
+    if not value > 0:
+        raise ValueError(f"rate={rate!r} must be positive")
+    return value
+
+
+class TokenBucket:
+    """At most `rate` calls per second on average, bursts of up to `burst`.
+
+    The bucket holds tokens refilled continuously; a call takes one, sleeping (outside
+    the lock) until the token it reserved has accrued. Reservations are made under the
+    lock in arrival order, so concurrent callers are spaced ``1/rate`` apart.
+    """
+
+    def __init__(self, rate: float, burst: float = 1.0) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = clock.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take a token; returns the seconds slept for it."""
+        with self.lock:
+            now = clock.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            self.tokens -= 1.0
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        if wait > 0:
+            clock.sleep(wait)
+        return wait
+
+
+# -- the limiter -----------------------------------------------------------------------
+
+
+class Limiter:
+    """A process-wide concurrency limit (adaptive unless the user fixed it) and rate."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+        self.cap = math.inf  # the user's max_concurrency
+        self.limit = math.inf
+        self.adaptive = True
+        self.in_flight = 0
+        self.peak = 0
+        self.epoch = 0
+        self.bucket: TokenBucket | None = None
+        self.cond = threading.Condition(threading.Lock())
+        self.calls = 0
+        self.throttled = 0  # calls that waited for a slot
+        self.refused = 0  # rate-limit errors seen
+        self.reissued = 0
+
+    def __repr__(self) -> str:
+        return (f"<Limiter {self.key!r} limit={self.limit:g} in_flight={self.in_flight} "
+                f"refused={self.refused} reissued={self.reissued}>")
+
+    def configure(self, max_concurrency: int | None, rate: float | str | None) -> None:
+        with self.cond:
+            if max_concurrency is not None:
+                if max_concurrency < 1:
+                    raise ValueError(f"max_concurrency={max_concurrency} must be >= 1")
+                self.cap = max_concurrency
+                self.limit = min(self.limit, max_concurrency)
+                if self.limit == math.inf or self.limit < 1:
+                    self.limit = max_concurrency
+                self.cond.notify_all()
+            if rate is not None:
+                self.bucket = TokenBucket(parse_rate(rate))
+
+    def acquire(self) -> tuple[int, bool]:
+        """Wait for a slot; returns (epoch, whether other calls were in flight)."""
+        with self.cond:
+            self.calls += 1
+            if self.in_flight >= self.limit:
+                self.throttled += 1
+                if self.throttled == 1 or self.throttled % 100 == 0:
+                    log.info("wavejit: throttling %s at %d concurrent calls (%d waited)",
+                             self.key, int(self.limit), self.throttled)
+                while self.in_flight >= self.limit:
+                    self.cond.wait()
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            epoch, crowded = self.epoch, self.in_flight > 1
+        if self.bucket is not None:
+            self.bucket.take()
+        return epoch, crowded
+
+    def release(self, epoch: int, refused: bool) -> bool:
+        """End a call; adapt the limit. Returns True if others were in flight."""
+        with self.cond:
+            crowded = self.in_flight > 1
+            if refused:
+                self.refused += 1
+                if epoch == self.epoch:
+                    # Half of what was in flight when the provider refused (the calls
+                    # it accepted, roughly), once per overload.
+                    before = self.limit
+                    self.limit = max(1.0, math.floor(min(self.limit, self.in_flight) / 2))
+                    self.epoch += 1
+                    log.info("wavejit: %s refused a call (rate limit); concurrency limit "
+                             "%g -> %g", self.key, before, self.limit)
+            elif self.adaptive and self.limit < self.cap:
+                self.limit = min(self.cap, self.limit + 1.0 / self.limit)
+            self.in_flight -= 1
+            if self.limit == math.inf:
+                self.cond.notify_all()
+            else:  # wake as many waiters as there are free slots (FIFO)
+                self.cond.notify(max(1, int(self.limit) - self.in_flight))
+        return crowded
+
+
+_limiters: dict[Any, Limiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter(key: Any) -> Limiter:
+    """The process-wide limiter for `key` (created on first use, unlimited)."""
+    found = _limiters.get(key)
+    if found is None:
+        with _limiters_lock:
+            found = _limiters.setdefault(key, Limiter(key))
+    return found
+
+
+def limit(resource: Any, *, max_concurrency: int | None = None,
+          rate: float | str | None = None) -> Limiter:
+    """Cap the calls to `resource` across every jitted invocation in the process.
+
+    `resource` is a host (``"api.openai.com"``, ``"127.0.0.1:8000"``), a client object
+    (its base URL's host), or a function (its deferred calls). ``max_concurrency`` fixes
+    the most calls in flight at once (the limit still shrinks below it on rate-limit
+    errors and grows back to it); ``rate`` is calls per second or ``"N/min"``.
+    """
+    key = _resource_key(resource)
+    if key is None:
+        raise TypeError(f"limit() takes a host name, a client with a base URL or a "
+                        f"function, not {type(resource).__name__}")
+    found = limiter(key)
+    found.configure(max_concurrency, rate)
+    if max_concurrency is not None:
+        log.info("wavejit: %s limited to %d concurrent calls", key, max_concurrency)
+    _plan_cache.clear()
+    return found
+
+
+def snapshot() -> dict[Any, dict[str, float]]:
+    """Every limiter's state: limit, peak in flight, throttled, refused, re-issued."""
+    return {key: {"limit": lim.limit, "in_flight": lim.in_flight, "peak": lim.peak,
+                  "calls": lim.calls, "throttled": lim.throttled, "refused": lim.refused,
+                  "reissued": lim.reissued}
+            for key, lim in list(_limiters.items())}
+
+
+def reset() -> None:
+    """Forget every limiter and learned provider (tests)."""
+    with _limiters_lock:
+        _limiters.clear()
+        _plan_cache.clear()
+        _learned.clear()
+
+
+# -- keys ------------------------------------------------------------------------------
+
+
+def _host_of_url(url: Any) -> str | None:
+    host = getattr(url, "host", None)
+    if isinstance(host, str):  # httpx.URL
+        if not host:
+            return None
+        port = getattr(url, "port", None)
+        return f"{host}:{port}" if port else host
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        parts = urlsplit(url)
+        if parts.hostname is None:
+            return None
+        return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    return None
+
+
+_NO_HOST = object()
+_host_type_cache: dict[type, bool] = {}
+
+
+def client_host(obj: Any, depth: int = 0) -> str | None:
+    """The host of a client object's ``base_url`` (through ``_client`` chains)."""
+    t = type(obj)
+    if _host_type_cache.get(t) is False or depth > 3:
+        return None
+    base = getattr(obj, "base_url", _NO_HOST)
+    if base is not _NO_HOST:
+        _host_type_cache[t] = True
+        return _host_of_url(base)
+    inner = getattr(obj, "_client", None)
+    if inner is not None and inner is not obj:
+        found = client_host(inner, depth + 1)
+        if found is not None:
+            _host_type_cache[t] = True
+            return found
+    if depth == 0 and t not in _host_type_cache:
+        _host_type_cache[t] = False
+    return None
+
+
+def _resource_key(resource: Any) -> Any:
+    if isinstance(resource, str):
+        return resource.lower()
+    if isinstance(resource, (types.FunctionType, types.MethodType)):
+        return _function_key(resource)
+    return client_host(resource)
+
+
+def _function_key(fn: Any) -> Any:
+    from ._hints import callee_key
+
+    return ("function", callee_key(fn))
+
+
+def _is_client(value: Any) -> bool:
+    from ._hints import is_io_client_type
+
+    return not isinstance(value, (str, bytes, int, float, tuple, type)) and \
+        is_io_client_type(type(value))
+
+
+def _global_hosts(fn: Any, depth: int, seen: set[Any]) -> set[str]:
+    """Hosts of the clients among the globals `fn`'s code names (and its callees')."""
+    code = getattr(fn, "__code__", None)
+    glob = getattr(fn, "__globals__", None)
+    if code is None or glob is None or code in seen:
+        return set()
+    seen.add(code)
+    found: set[str] = set()
+    for name in code.co_names:
+        value = glob.get(name)
+        if value is None:
+            continue
+        if isinstance(value, types.FunctionType):
+            if depth < 2:
+                found |= _global_hosts(value, depth + 1, seen)
+        elif _is_client(value):
+            host = client_host(value)
+            if host is not None:
+                found.add(host)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if _is_client(value):
+            host = client_host(value)
+            if host is not None:
+                found.add(host)
+    return found
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What is fixed per callee: its static resource keys and policy."""
+
+    keys: tuple[Any, ...]
+    policy: CallPolicy | None
+    url_arg: bool  # an httpx / requests function given a URL: key from the argument
+
+
+_plan_cache: dict[Any, _Plan] = {}
+_learned: dict[Any, str] = {}  # callee key -> host learned from a rate-limit error
+
+
+def _plan(fn: Any) -> _Plan:
+    from ._hints import callee_key
+
+    key = callee_key(fn)
+    try:
+        plan = _plan_cache.get(key)
+    except TypeError:
+        return _make_plan(fn)
+    if plan is None:
+        plan = _make_plan(fn)
+        _plan_cache[key] = plan
+    return plan
+
+
+def _make_plan(fn: Any) -> _Plan:
+    target = getattr(fn, "__func__", fn)
+    policy = getattr(target, "__wavejit_policy__", None)
+    keys: list[Any] = []
+    if policy is not None and (policy.max_concurrency is not None or policy.rate is not None):
+        keys.append(_function_key(target))
+        found = limiter(keys[0])
+        if found.cap == math.inf and found.bucket is None:
+            found.configure(policy.max_concurrency, policy.rate)
+    keys.extend(sorted(_global_hosts(target, 0, set())))
+    module = getattr(target, "__module__", None) or ""
+    url_arg = module.split(".")[0] in ("httpx", "requests")
+    return _Plan(tuple(keys), policy, url_arg)
+
+
+def provider_key(fn: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+                 ) -> tuple[Any, ...]:
+    """Every resource key a call of `fn` with these arguments uses (see module doc)."""
+    plan = _plan(fn)
+    return _call_keys(fn, plan, args, kwargs or {})
+
+
+def _call_keys(fn: Any, plan: _Plan, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    extra: list[str] = []
+    receiver = getattr(fn, "__self__", None)
+    if receiver is not None and not isinstance(receiver, types.ModuleType):
+        host = client_host(receiver)
+        if host is not None:
+            extra.append(host)
+    for a in (*args, *kwargs.values()):
+        if type(a) in _PLAIN:
+            continue
+        if _is_client(a):
+            host = client_host(a)
+            if host is not None:
+                extra.append(host)
+    if plan.url_arg and args:
+        host = _host_of_url(args[0]) if isinstance(args[0], str) else None
+        if host is not None and not extra:
+            extra.append(host)
+    if _learned:
+        from ._hints import callee_key
+
+        try:
+            learned = _learned.get(callee_key(fn))
+        except TypeError:
+            learned = None
+        if learned is not None:
+            extra.append(learned)
+    if not extra:
+        return plan.keys
+    return tuple(dict.fromkeys((*plan.keys, *sorted(set(extra)))))
+
+
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), list, dict, tuple})
+
+
+# -- rate-limit errors -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    retry_after: float | None
+    host: str | None
+
+
+def rate_limit_info(exc: BaseException) -> Refusal | None:
+    """A `Refusal` if `exc` is a provider's rate-limit error (HTTP 429), else None."""
+    response = getattr(exc, "response", None)
+    status = getattr(exc, "status_code", None)
+    if status is None and response is not None:
+        status = getattr(response, "status_code", None)
+    if status != 429 and type(exc).__name__ != "RateLimitError":
+        return None
+    headers = getattr(response, "headers", None)
+    return Refusal(_retry_after(headers), _error_host(exc, response))
+
+
+def _retry_after(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000.0)
+        value = headers.get("retry-after")
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    import email.utils  # only for an HTTP-date Retry-After: keeps `import wavejit` light
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_host(exc: BaseException, response: Any) -> str | None:
+    for holder in (getattr(response, "request", None), getattr(exc, "request", None),
+                   response):
+        if holder is None:
+            continue
+        try:
+            url = getattr(holder, "url", None)
+        except RuntimeError:  # httpx.Response.request unset
+            continue
+        host = _host_of_url(url) or (_host_of_url(str(url)) if url is not None else None)
+        if host is not None:
+            return host
+    return None
+
+
+def reissue_safe(fn: Any) -> bool:
+    """A callee that may be called a second time: the scan shows no write besides the
+    request itself (no globals, no argument mutated, no external effects)."""
+    from ._effects import external_effects
+    from ._hints import classify
+
+    info = classify(fn)
+    if info.sequential or info.writes_globals or info.mutated is None or info.mutated:
+        return False
+    return external_effects(fn) is None
+
+
+def backoff_delay(attempt: int, retry_after: float | None, base: float = BACKOFF_BASE
+                  ) -> float:
+    """Retry-After (else ``base * 2**attempt``, capped) plus jitter of the same size."""
+    delay = retry_after if retry_after is not None else min(BACKOFF_MAX, base * 2 ** attempt)
+    return float(delay + clock.uniform(0.0, delay))
+
+
+# -- policies (@wavejit.io options) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """Options of ``@wavejit.io(...)`` applied to each deferred call of the function.
+
+    ``retries``: how many more attempts after a failure in ``retry_on`` (default: every
+    ``Exception``), spaced ``backoff * 2**attempt`` plus jitter of the same size
+    (``backoff`` may also be a function of the attempt number returning seconds); or a
+    ``tenacity.Retrying`` object, which then runs the call. Never applied to callees
+    whose scan shows effects (they run once, as in plain Python). ``timeout``: seconds
+    after which the call's use raises ``TimeoutError`` (the call itself cannot be
+    stopped: it finishes in the background and its result is dropped).
+    """
+
+    max_concurrency: int | None = None
+    rate: float | str | None = None
+    timeout: float | None = None
+    retries: Any = 0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    backoff: float | Callable[[int], float] = 0.5
+    warned: list[bool] = field(default_factory=list, compare=False)
+
+    def delay(self, attempt: int) -> float:
+        if callable(self.backoff):
+            return float(self.backoff(attempt))
+        base = self.backoff * 2 ** attempt
+        return float(base + clock.uniform(0.0, base))
+
+
+def _with_retries(policy: CallPolicy, fn: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    retries = policy.retries
+    if not isinstance(retries, int):
+        return retries(fn, *args, **kwargs)  # a tenacity.Retrying (or any such policy)
+    attempt = 0
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except policy.retry_on as exc:
+            if attempt >= retries:
+                raise
+            delay = policy.delay(attempt)
+            attempt += 1
+            log.info("wavejit: retrying %s after %s (attempt %d of %d, in %.3f s)",
+                     _name(fn), type(exc).__name__, attempt, retries, delay)
+            clock.sleep(delay)
+
+
+def _with_timeout(timeout: float, fn: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    """Run the call on its own daemon thread; raise TimeoutError after `timeout` s.
+
+    Threads cannot be stopped: a call that overruns finishes in the background and its
+    result is dropped.
+    """
+    box: list[Any] = []
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def body() -> None:
+        try:
+            box.append((True, context.run(fn, *args, **kwargs)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box.append((False, exc))
+        done.set()
+
+    threading.Thread(target=body, name=f"wavejit-timeout-{_name(fn)}", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"{_name(fn)} did not finish within {timeout} s "
+                           f"(@wavejit.io(timeout={timeout}))")
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+               or type(fn).__name__)
+
+
+# -- the entry point -------------------------------------------------------------------
+
+
+def run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], counted: bool = True,
+        owner: Any = None) -> Any:
+    """Call ``fn(*args, **kwargs)`` as a deferred call: limits, re-issue, policy.
+
+    `counted`: a call the user wrote (not glue), shown by `wavejit.progress`.
+    `owner`: the invocation; once its ``done`` is set (an interrupt abandoned it), a
+    call still waiting for a slot or a re-issue does not start.
+    """
+    bar = call_started(fn) if counted else None
+    failed = True
+    try:
+        result = _run(fn, args, kwargs, owner)
+        failed = False
+        return result
+    finally:
+        if counted:
+            call_finished(fn, bar, failed)
+
+
+def _run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], owner: Any) -> Any:
+    plan = _plan(fn)
+    keys = _call_keys(fn, plan, args, kwargs)
+    policy = plan.policy
+    call: Callable[[], Any]
+    if policy is None:
+        if not keys:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                refusal = rate_limit_info(exc)
+                if refusal is None or refusal.host is None:
+                    raise
+                keys = _first_refusal(fn, refusal)
+                if not keys:
+                    raise
+
+        def call() -> Any:
+            return fn(*args, **kwargs)
+    else:
+        call = _policy_call(policy, fn, args, kwargs)
+    return _limited(keys, fn, call, owner)
+
+
+def _first_refusal(fn: Any, refusal: Refusal) -> tuple[Any, ...]:
+    """A provider not known to this call refused it: learn the host; re-issue (if safe)
+    through its limiter, once the Retry-After has passed. () if not safe."""
+    assert refusal.host is not None
+    _learn(fn, refusal.host)
+    found = limiter(refusal.host)
+    found.refused += 1
+    if not reissue_safe(fn):
+        return ()
+    found.reissued += 1
+    clock.sleep(backoff_delay(0, refusal.retry_after))
+    return (refusal.host,)
+
+
+def _policy_call(policy: CallPolicy, fn: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Callable[[], Any]:
+    retry = bool(policy.retries)
+    if retry and not reissue_safe(fn):
+        if not policy.warned:
+            policy.warned.append(True)
+            log.warning("wavejit: %s has effects (its scan shows writes): not retried",
+                        _name(fn))
+        retry = False
+
+    def call() -> Any:
+        if retry:
+            if policy.timeout is not None:
+                return _with_timeout(policy.timeout, _with_retries,
+                                     (policy, fn, args, kwargs), {})
+            return _with_retries(policy, fn, args, kwargs)
+        if policy.timeout is not None:
+            return _with_timeout(policy.timeout, fn, args, kwargs)
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def _learn(fn: Any, host: str) -> None:
+    from ._hints import callee_key
+
+    try:
+        key = callee_key(fn)
+        if _learned.get(key) != host:
+            _learned[key] = host
+            log.info("wavejit: %s calls %s (learned from a rate-limit error)",
+                     _name(fn), host)
+    except TypeError:
+        pass
+
+
+def _limited(keys: tuple[Any, ...], fn: Any, call: Callable[[], Any], owner: Any) -> Any:
+    limiters = [limiter(k) for k in keys]
+    safe: bool | None = None
+    attempt = 0
+    while True:
+        held: list[tuple[Limiter, int, bool]] = []
+        try:
+            for lim in limiters:
+                epoch, crowded = lim.acquire()
+                held.append((lim, epoch, crowded))
+        except BaseException:
+            for lim, epoch, _ in held:
+                lim.release(epoch, False)
+            raise
+        if getattr(owner, "done", False):  # abandoned while waiting: do not start
+            for lim, epoch, _ in held:
+                lim.release(epoch, False)
+            raise CancelledError(f"{_name(fn)}: its invocation was abandoned (interrupt)")
+        try:
+            result = call()
+        except BaseException as exc:
+            refusal = rate_limit_info(exc) if isinstance(exc, Exception) else None
+            crowded_any = False
+            for lim, epoch, crowded in held:
+                crowded_any |= lim.release(epoch, refusal is not None) or crowded
+            if refusal is None or not crowded_any or attempt >= MAX_REISSUES:
+                raise
+            if safe is None:
+                safe = reissue_safe(fn)
+            if not safe:
+                raise
+            if refusal.host is not None and refusal.host not in keys:
+                _learn(fn, refusal.host)
+                keys = (*keys, refusal.host)
+                limiters.append(limiter(refusal.host))
+            for lim in limiters:
+                lim.reissued += 1
+            delay = backoff_delay(attempt, refusal.retry_after)
+            attempt += 1
+            log.debug("wavejit: re-issuing %s in %.3f s (attempt %d)", _name(fn), delay,
+                      attempt)
+            clock.sleep(delay)
+            continue
+        for lim, epoch, _ in held:
+            lim.release(epoch, False)
+        return result

@@ -1,0 +1,105 @@
+"""Logging and progress for deferred calls.
+
+* Logging: every module logs to ``logging.getLogger("wavejit")`` (a `NullHandler` is
+  attached, as libraries should): DEBUG for each deferred call started and finished,
+  INFO for throttling, rate-limit refusals, re-issues and retries (`_limits`).
+* Progress: inside ``with wavejit.progress():`` (what ``@jit(progress=True)`` wraps each
+  invocation in) a ``tqdm`` bar counts deferred calls - its total grows as calls start,
+  its position as they finish - when ``tqdm`` is installed (``pip install
+  wavejit[progress]``); without it the bar is a no-op. The bar is found through a
+  ``ContextVar``: deferred calls run in a copy of their caller's context, so nested and
+  concurrent invocations each update the bar of the ``with`` block they run under.
+* Tracing: nothing to do. OpenTelemetry keeps the current span in a ``ContextVar``, and
+  each deferred call runs in a copy of the context current when it was deferred, so a
+  span it opens is a child of the caller's span (tested with the OTel SDK).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["log", "progress", "Progress", "call_started", "call_finished"]
+
+log = logging.getLogger("wavejit")
+log.addHandler(logging.NullHandler())
+
+
+class Progress:
+    """A progress bar of deferred calls (tqdm when installed, else counts only)."""
+
+    def __init__(self, desc: str = "wavejit calls", **tqdm_options: Any) -> None:
+        self.total = 0
+        self.done = 0
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        try:
+            tqdm = importlib.import_module("tqdm.auto").tqdm  # an extra, imported lazily
+        except ImportError:  # not installed: count, show nothing
+            return
+        self._bar = tqdm(total=0, desc=desc, unit="call", **tqdm_options)
+
+    def started(self) -> None:
+        with self._lock:
+            self.total += 1
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.refresh()
+
+    def finished(self) -> None:
+        with self._lock:
+            self.done += 1
+            if self._bar is not None:
+                self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+_current: contextvars.ContextVar[Progress | None] = contextvars.ContextVar(
+    "wavejit_progress", default=None)
+
+
+@contextlib.contextmanager
+def progress(desc: str = "wavejit calls", **tqdm_options: Any) -> Iterator[Progress]:
+    """Show a bar of the deferred calls made inside the block (tqdm options pass on)."""
+    outer = _current.get()
+    if outer is not None:  # nested: the outer bar counts these calls too
+        yield outer
+        return
+    bar = Progress(desc, **tqdm_options)
+    token = _current.set(bar)
+    try:
+        yield bar
+    finally:
+        _current.reset(token)
+        bar.close()
+
+
+def call_started(fn: Any) -> Progress | None:
+    """A deferred call is starting: count it; the bar to report its end to."""
+    bar = _current.get()
+    if bar is not None:
+        bar.started()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("wavejit: deferred call %s started on %s", _name(fn),
+                  threading.current_thread().name)
+    return bar
+
+
+def call_finished(fn: Any, bar: Progress | None, failed: bool) -> None:
+    if bar is not None:
+        bar.finished()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("wavejit: deferred call %s %s", _name(fn), "failed" if failed else "finished")
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+               or type(fn).__name__)
