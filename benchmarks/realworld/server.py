@@ -108,14 +108,19 @@ class Scripted:
     async def completions(self, request: web.Request) -> web.Response:
         body = await request.json()
         await self.wait()
-        text = self.reply("completions", body)
+        prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+        texts = [self.reply("completions", {**body, "prompt": p}) for p in prompts]
+        choices = [
+            {"index": i, "text": t, "finish_reason": "stop", "logprobs": None}
+            for i, t in enumerate(texts)
+        ]
         return web.json_response(
             {
                 "id": "cmpl-" + _digest(body),
                 "object": "text_completion",
                 "created": _CREATED,
                 "model": body.get("model", "model"),
-                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "choices": choices,
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             }
         )
