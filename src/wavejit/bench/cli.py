@@ -17,12 +17,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .clients import open_clients
+from .cold import ColdStart
 from .latency import LatencyModel
 from .report import plot_timeline, timeline_scenario, write_report
-from .results import BenchResult
+from .results import JIT_FIRST, BenchResult
 from .runner import resolve_jit, run_all, run_scenario
 from .scenarios import Settings, build_scenarios, select
-from .server import BenchServer
+from .server import ServerProcess
 from .table import format_table
 
 __all__ = ["run_bench", "run_demo", "QUICK_SCALE"]
@@ -37,7 +38,7 @@ def _log(message: str) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     scale = QUICK_SCALE if args.quick else args.scale
-    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 5)
     settings = Settings(
         sleep_seconds=0.100 * scale,
         fan_out_sizes=(10, 100) if args.quick else (10, 100, 1000),
@@ -53,21 +54,34 @@ def run_bench(args: argparse.Namespace) -> int:
     model = LatencyModel(seed=args.seed, capacity=args.capacity).scaled(scale)
     started = time.perf_counter()
     with (
-        BenchServer(model) as server,
+        ServerProcess(model) as server,
         open_clients(
             server.base_url, llm_base_url=llm_base_url, api_key=api_key, models=models
         ) as clients,
     ):
+        cold = ColdStart(
+            server.base_url,
+            settings,
+            llm_base_url=llm_base_url,
+            models=tuple(models) if models else None,
+            # --quick: only wavejit's first call in a fresh process (each costs ~1 s).
+            peers=(JIT_FIRST,) if args.quick else None,
+        )
         bench = run_all(
             scenarios,
             server,
             clients,
             repeat=repeat,
+            cold=cold,
             settings={
                 "scale": scale,
                 "quick": args.quick,
                 "provider": args.provider,
                 "workloads": asdict(settings),
+                "server": "own process",
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             },
             log=_log,
         )
@@ -89,7 +103,7 @@ def run_demo(args: argparse.Namespace) -> int:
     jit, available = resolve_jit()
     print(f"wavejit demo: {scenario.title}, against an embedded OpenAI-compatible server")
     with (
-        BenchServer(LatencyModel(seed=args.seed)) as server,
+        ServerProcess(LatencyModel(seed=args.seed)) as server,
         open_clients(server.base_url) as clients,
     ):
         result = run_scenario(scenario, server, clients, repeat=args.repeat, jit=jit)

@@ -1,4 +1,9 @@
-"""The clients every peer shares: sync and async, sized for 1000 requests in flight.
+"""What every peer keeps for the whole run: clients, an event loop, thread pools.
+
+Everything here is created once, before any timed call, as a user's program would at
+start-up: the sync and async clients, the event loop the async clients belong to, and
+one persistent ``ThreadPoolExecutor`` each for the thread-pool and Dask peers (sized
+like wavejit's shared pool, `POOL_WORKERS` threads started on demand and kept).
 
 ``httpx``'s default pool allows 100 connections (and the ``openai`` SDK's 1000, with
 100 kept alive), so a fan-out of 1000 would queue inside the client, not at the
@@ -15,6 +20,7 @@ import asyncio
 import contextlib
 import importlib
 from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -22,7 +28,7 @@ import httpx
 import openai
 from openai import AsyncOpenAI, OpenAI
 
-__all__ = ["Clients", "open_clients", "LIMITS", "EMBEDDED_MODELS"]
+__all__ = ["Clients", "open_clients", "LIMITS", "EMBEDDED_MODELS", "POOL_WORKERS"]
 
 T = TypeVar("T")
 
@@ -32,6 +38,10 @@ T = TypeVar("T")
 LIMITS = httpx.Limits(max_connections=2048, max_keepalive_connections=2048, keepalive_expiry=300.0)
 TIMEOUT = httpx.Timeout(120.0)
 EMBEDDED_MODELS = ("atlas", "borealis", "cirrus", "dorado", "eridanus")
+# wavejit's shared pool allows 1024 threads (WAVEJIT_MAX_WORKERS); the hand-written
+# peers' pools get as many. ThreadPoolExecutor starts a thread only when none is idle,
+# so a pool this size holds as many threads as the largest fan-out it has run.
+POOL_WORKERS = 1024
 
 
 def _sdk_limits() -> Any:
@@ -60,6 +70,13 @@ class Clients:
     models: list[str]
     judge_model: str
     real_provider: bool = False
+    # The thread-pool peer's pool and the Dask peer's (``compute(..., pool=)``).
+    pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(POOL_WORKERS, thread_name_prefix="peer-pool")
+    )
+    dask_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(POOL_WORKERS, thread_name_prefix="peer-dask")
+    )
     _closed: bool = field(default=False, repr=False)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -70,6 +87,8 @@ class Clients:
         if self._closed:
             return
         self._closed = True
+        self.pool.shutdown()
+        self.dask_pool.shutdown()
         self.llm.close()
         self.http.close()
         self.run(self.allm.close())

@@ -2,11 +2,13 @@
 
 Each function here is the parallel rewrite of one plain function in
 `wavejit.bench.workloads` and must return exactly what it returns (the runner checks).
+Like wavejit's shared pool, the thread pools are created once, outside any timed call,
+and passed in (`wavejit.bench.clients.Clients.pool` / ``dask_pool``).
 
-* ThreadPoolExecutor: a pool per call, sized to the fan-out, in a ``with`` block.
+* ThreadPoolExecutor: ``submit`` / ``map`` on the persistent pool.
 * asyncio: the async clients (``openai.AsyncOpenAI``, ``httpx.AsyncClient``,
-  ``asyncio.sleep``) and ``asyncio.gather``.
-* Dask: ``dask.delayed`` with the threaded scheduler, on a pool sized to the fan-out
+  ``asyncio.sleep``) and ``asyncio.gather``, on the run's persistent event loop.
+* Dask: ``dask.delayed`` with the threaded scheduler on its persistent pool
   (Dask's default, one worker per core, would serialise I/O-bound work).
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any, cast
 
 import httpx
@@ -63,9 +65,8 @@ _NAMES = ("first", "second", "third")
 _compute = cast(Callable[..., tuple[Any, ...]], _dask_compute)
 
 
-def _threads(tasks: list[Any], width: int) -> tuple[Any, ...]:
-    with ThreadPoolExecutor(max_workers=max(1, width)) as pool:
-        return tuple(_compute(*tasks, scheduler="threads", pool=pool))
+def _threads(pool: Executor, tasks: list[Any]) -> tuple[Any, ...]:
+    return tuple(_compute(*tasks, scheduler="threads", pool=pool))
 
 
 # -- async building blocks (the async twins of the workloads' helpers) ------------------
@@ -101,10 +102,9 @@ async def acombine(http: httpx.AsyncClient, parts: dict[str, Any]) -> Any:
 # -- 1. sleep ensemble --------------------------------------------------------------------
 
 
-def pool_sleep_ensemble(seconds: float) -> list[str]:
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = [pool.submit(nap, name, seconds) for name in _NAMES]
-        return [future.result() for future in futures]
+def pool_sleep_ensemble(pool: Executor, seconds: float) -> list[str]:
+    futures = [pool.submit(nap, name, seconds) for name in _NAMES]
+    return [future.result() for future in futures]
 
 
 async def _anap(name: str, seconds: float) -> str:
@@ -116,17 +116,18 @@ async def async_sleep_ensemble(seconds: float) -> list[str]:
     return list(await asyncio.gather(*(_anap(name, seconds) for name in _NAMES)))
 
 
-def dask_sleep_ensemble(seconds: float) -> list[str]:
+def dask_sleep_ensemble(pool: Executor, seconds: float) -> list[str]:
     tasks = [delayed(nap)(name, seconds) for name in _NAMES]
-    return list(_threads(tasks, len(tasks)))
+    return list(_threads(pool, tasks))
 
 
 # -- 2. LLM ensemble + judge --------------------------------------------------------------
 
 
-def pool_llm_ensemble(client: OpenAI, models: list[str], judge_model: str, question: str) -> str:
-    with ThreadPoolExecutor(max_workers=len(models)) as pool:
-        answers = list(pool.map(lambda model: ask(client, model, question), models))
+def pool_llm_ensemble(
+    pool: Executor, client: OpenAI, models: list[str], judge_model: str, question: str
+) -> str:
+    answers = list(pool.map(lambda model: ask(client, model, question), models))
     return judge(client, judge_model, question, answers)
 
 
@@ -137,10 +138,12 @@ async def async_llm_ensemble(
     return await ajudge(client, judge_model, question, list(answers))
 
 
-def dask_llm_ensemble(client: OpenAI, models: list[str], judge_model: str, question: str) -> str:
+def dask_llm_ensemble(
+    pool: Executor, client: OpenAI, models: list[str], judge_model: str, question: str
+) -> str:
     answers = [delayed(ask)(client, model, question) for model in models]
     verdict = delayed(judge)(client, judge_model, question, answers)
-    return str(_threads([verdict], len(models))[0])
+    return str(_threads(pool, [verdict])[0])
 
 
 # -- 3. API aggregation -------------------------------------------------------------------
@@ -150,18 +153,17 @@ def _brief(city: str, weather: Any, summary: Any) -> dict[str, Any]:
     return {"city": city, "temp_c": weather["temp_c"], "summary": summary}
 
 
-def pool_city_brief(http: httpx.Client, city: str) -> dict[str, Any]:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        weather = pool.submit(get_json, http, "/api/weather", city=city)
-        news = pool.submit(get_json, http, "/api/search", q=f"{city} news")
-        events = pool.submit(get_json, http, "/api/search", q=f"{city} events")
-        profile = pool.submit(get_json, http, "/api/retrieve", id=city.lower())
-        parts = {
-            "weather": weather.result(),
-            "news": news.result(),
-            "events": events.result(),
-            "profile": profile.result(),
-        }
+def pool_city_brief(pool: Executor, http: httpx.Client, city: str) -> dict[str, Any]:
+    weather = pool.submit(get_json, http, "/api/weather", city=city)
+    news = pool.submit(get_json, http, "/api/search", q=f"{city} news")
+    events = pool.submit(get_json, http, "/api/search", q=f"{city} events")
+    profile = pool.submit(get_json, http, "/api/retrieve", id=city.lower())
+    parts = {
+        "weather": weather.result(),
+        "news": news.result(),
+        "events": events.result(),
+        "profile": profile.result(),
+    }
     return _brief(city, parts["weather"], combine(http, parts))
 
 
@@ -176,7 +178,7 @@ async def async_city_brief(http: httpx.AsyncClient, city: str) -> dict[str, Any]
     return _brief(city, weather, await acombine(http, parts))
 
 
-def dask_city_brief(http: httpx.Client, city: str) -> dict[str, Any]:
+def dask_city_brief(pool: Executor, http: httpx.Client, city: str) -> dict[str, Any]:
     get = delayed(get_json)
     weather = get(http, "/api/weather", city=city)
     parts = {
@@ -186,16 +188,15 @@ def dask_city_brief(http: httpx.Client, city: str) -> dict[str, Any]:
         "profile": get(http, "/api/retrieve", id=city.lower()),
     }
     brief = delayed(_brief)(city, weather, delayed(combine)(http, parts))
-    result: dict[str, Any] = _threads([brief], 4)[0]
+    result: dict[str, Any] = _threads(pool, [brief])[0]
     return result
 
 
 # -- 4. map-reduce ------------------------------------------------------------------------
 
 
-def pool_map_reduce(client: OpenAI, model: str, documents: list[str]) -> str:
-    with ThreadPoolExecutor(max_workers=len(documents)) as pool:
-        summaries = list(pool.map(lambda doc: summarize(client, model, doc), documents))
+def pool_map_reduce(pool: Executor, client: OpenAI, model: str, documents: list[str]) -> str:
+    summaries = list(pool.map(lambda doc: summarize(client, model, doc), documents))
     return reduce_summaries(client, model, summaries)
 
 
@@ -217,21 +218,22 @@ async def async_map_reduce(client: AsyncOpenAI, model: str, documents: list[str]
     return "".join(pieces)
 
 
-def dask_map_reduce(client: OpenAI, model: str, documents: list[str]) -> str:
+def dask_map_reduce(pool: Executor, client: OpenAI, model: str, documents: list[str]) -> str:
     summaries = [delayed(summarize)(client, model, doc) for doc in documents]
     merged = delayed(reduce_summaries)(client, model, summaries)
-    return str(_threads([merged], len(documents))[0])
+    return str(_threads(pool, [merged])[0])
 
 
 # -- 5. mixed -----------------------------------------------------------------------------
 
 
-def pool_mixed_search(http: httpx.Client, queries: list[str], rounds: int) -> dict[str, int]:
+def pool_mixed_search(
+    pool: Executor, http: httpx.Client, queries: list[str], rounds: int
+) -> dict[str, int]:
     def one(query: str) -> int:
         return score_hits(get_json(http, "/api/search", q=query), rounds)
 
-    with ThreadPoolExecutor(max_workers=len(queries)) as pool:
-        return dict(zip(queries, pool.map(one, queries), strict=True))
+    return dict(zip(queries, pool.map(one, queries), strict=True))
 
 
 async def async_mixed_search(
@@ -243,11 +245,13 @@ async def async_mixed_search(
     return dict(zip(queries, await asyncio.gather(*(one(q) for q in queries)), strict=True))
 
 
-def dask_mixed_search(http: httpx.Client, queries: list[str], rounds: int) -> dict[str, int]:
+def dask_mixed_search(
+    pool: Executor, http: httpx.Client, queries: list[str], rounds: int
+) -> dict[str, int]:
     scores = [
         delayed(score_hits)(delayed(get_json)(http, "/api/search", q=q), rounds) for q in queries
     ]
-    return dict(zip(queries, _threads(scores, len(queries)), strict=True))
+    return dict(zip(queries, _threads(pool, scores), strict=True))
 
 
 # -- 7. dependent chain (no thread-pool version: there is nothing to parallelise) ---------
@@ -260,7 +264,7 @@ async def async_refine_chain(client: AsyncOpenAI, model: str, question: str) -> 
     return await aask(client, model, f"Polish: {revision.strip()}")
 
 
-def dask_refine_chain(client: OpenAI, model: str, question: str) -> str:
+def dask_refine_chain(pool: Executor, client: OpenAI, model: str, question: str) -> str:
     step = delayed(ask)
     draft = step(client, model, question)
     critique = step(client, model, delayed("Critique this draft: {}".format)(draft))
@@ -270,15 +274,14 @@ def dask_refine_chain(client: OpenAI, model: str, question: str) -> str:
         delayed("Revise '{}' using this critique: {}".format)(draft, critique),
     )
     final = step(client, model, delayed(lambda text: f"Polish: {text.strip()}")(revision))
-    return str(_threads([final], 1)[0])
+    return str(_threads(pool, [final])[0])
 
 
 # -- 8. fan-out ---------------------------------------------------------------------------
 
 
-def pool_fan_out(http: httpx.Client, count: int) -> list[str]:
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(lambda i: fetch(http, f"doc-{i}"), range(count)))
+def pool_fan_out(pool: Executor, http: httpx.Client, count: int) -> list[str]:
+    return list(pool.map(lambda i: fetch(http, f"doc-{i}"), range(count)))
 
 
 async def async_fan_out(http: httpx.AsyncClient, count: int) -> list[str]:
@@ -290,6 +293,6 @@ async def async_fan_out(http: httpx.AsyncClient, count: int) -> list[str]:
     return list(await asyncio.gather(*(one(f"doc-{i}") for i in range(count))))
 
 
-def dask_fan_out(http: httpx.Client, count: int) -> list[str]:
+def dask_fan_out(pool: Executor, http: httpx.Client, count: int) -> list[str]:
     tasks = [delayed(fetch)(http, f"doc-{i}") for i in range(count)]
-    return [str(text) for text in _threads(tasks, count)]
+    return [str(text) for text in _threads(pool, tasks)]

@@ -141,8 +141,9 @@ def write_report(bench: BenchResult, directory: Path) -> Path:
     parts = [
         "# wavejit benchmark report",
         "",
-        "All peers ran side by side in one process against the embedded server, and every "
-        "peer's result was checked equal to plain sequential's. *vs plain* and *vs pool* "
+        "All peers ran side by side in one process against the embedded server (in a "
+        "process of its own), and every peer's result was checked equal to plain "
+        "sequential's. Wall times are medians (min-max beside them). *vs plain* and *vs pool* "
         "are speedups over plain sequential and over the hand-written ThreadPoolExecutor; "
         "*efficiency* is ideal / wall, where ideal is the critical path of the latencies "
         "the server applied.",
@@ -178,19 +179,19 @@ def write_report(bench: BenchResult, directory: Path) -> Path:
     parts += [
         "## Reading the numbers",
         "",
-        "- The server runs in the benchmark's own process (a background thread): every "
-        "request costs Python CPU on both sides, under one GIL. At fan-out 100 and 1000 "
-        "that CPU, not the latency, sets every peer's wall time, so efficiency there "
-        "measures per-request overhead rather than scheduling.",
+        "- The server runs in its own process, so its Python work per request does not "
+        "compete with the clients' for one GIL; the clients' own work per request (the "
+        "HTTP client, JSON) still adds up at fan-out 100 and 1000.",
         "- The asyncio peer uses `httpx.AsyncClient` / `openai.AsyncOpenAI`; httpx's async "
         "pool is known to slow down with many concurrent connections (encode/httpx#3215).",
-        "- *wavejit first* is a freshly decorated function's first call: it includes "
-        "compiling and profiling. *wavejit warm* is the median of later calls.",
-        "- Thread-pool and Dask peers create their pool per call, sized to the fan-out, as "
-        "hand-written code usually does; each had one untimed warm-up call.",
-        "- Peers were timed in interleaved rounds and each wall time is a median; every "
-        "sample is in `results.json`. On a shared or busy machine, differences of a few "
-        "percent (e.g. `cpu_only`) are within the noise.",
+        "- *wavejit first* is a freshly decorated function's first call (in a fresh "
+        "process when measured so, like every peer's first call listed under it): it "
+        "includes compiling and profiling. *wavejit warm* is the median of later calls.",
+        "- Every peer keeps its clients, event loop and thread pool for the whole run, "
+        "created before any timed call, and had one untimed warm-up call.",
+        "- Peers were timed in rounds, the order rotated each round; every sample is in "
+        "`results.json`. On a shared or busy machine, differences of a few percent "
+        "(e.g. `cpu_only`) are within the noise.",
         "",
     ]
     notes = [f"- `{s.name}`: {note}" for s in bench.scenarios for note in s.notes]

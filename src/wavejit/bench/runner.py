@@ -1,17 +1,23 @@
 """Run the scenarios: every peer, side by side, in one process and one run.
 
-For each scenario, in this order:
+The server runs in its own process (`wavejit.bench.server.ServerProcess`); every peer
+keeps what a program would keep for its whole life, created before any timed call: the
+clients, the event loop, its thread pool (`wavejit.bench.clients.Clients`), and for
+wavejit the decorated function. For each scenario:
 
-1. **plain** runs once; its result is the reference, and the server's record of its
-   requests gives the latencies the scenario's ideal (critical path) is computed from.
-2. **threadpool**, **asyncio**, **dask**: one untimed warm-up call each (their
-   connection pools then are as warm as wavejit's are for its warm calls); then
-   **wavejit first**: the first call of a freshly decorated function.
-3. ``repeat`` rounds, each timing plain, the hand-written peers and **wavejit warm**
-   once, interleaved so that changes in the machine's load hit every peer alike. A
-   peer's wall time is the median of its samples. The timeline is taken from the last
-   warm call: the JIT's record of its deferred calls (``fn.last_run``, if any) and the
-   server's request log.
+1. **plain** runs once, untimed: its result is the reference, and the server's record
+   of its requests gives the latencies the scenario's ideal (critical path) is computed
+   from. This call is also plain's warm-up.
+2. Every other peer gets one untimed warm-up call too, checked against the reference;
+   for wavejit that is the first call of the freshly decorated function, which (when
+   no fresh-process measurement is asked for) is timed as **wavejit first**.
+3. With `ColdStart`: each peer's first call in a fresh process (`wavejit.bench.cold`),
+   its result checked too; wavejit's is the **wavejit first** figure.
+4. ``repeat`` rounds (at least 5 in the CLI), each timing every peer once; round ``r``
+   starts at peer ``r`` of the list (rotated), so neither drift in the machine's load
+   nor the position after a given peer favours anyone. Every sample is kept; tables
+   show the median and the min / max. The timeline is the last round's warm jit call:
+   its deferred calls (``fn.last_run``) and the server's record of its requests.
 
 Every result is compared with plain's; a difference raises `ResultMismatch`. Against a
 real provider (non-deterministic answers) only the result's shape is compared.
@@ -20,56 +26,50 @@ real provider (non-deterministic answers) only the result's shape is compared.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 import wavejit
 
 from .clients import Clients
+from .cold import ColdStart, measure_cold
+from .latency import LatencyModel
 from .results import (
-    ASYNCIO,
-    DASK,
     JIT_FIRST,
     JIT_WARM,
     PLAIN,
-    THREADPOOL,
     BenchResult,
     ScenarioResult,
     Span,
 )
 from .scenarios import Scenario
-from .server import BenchServer
+from .server import ServedRequest
 
-__all__ = ["ResultMismatch", "resolve_jit", "run_scenario", "run_all"]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["ResultMismatch", "RequestLog", "resolve_jit", "run_scenario", "run_all"]
 
 
 class ResultMismatch(wavejit.WavejitError, AssertionError):
     """A peer returned something other than what plain sequential Python returned."""
 
 
-# --- FALLBACK: delete this block once wavejit.jit exists ---------------------------------
-def _identity(fn: F) -> F:
-    return fn
+class RequestLog(Protocol):
+    """What the runner needs of a server: `BenchServer` or `ServerProcess`."""
+
+    model: LatencyModel
+
+    @property
+    def base_url(self) -> str: ...
+
+    def mark(self) -> int: ...
+
+    def requests_since(self, mark: int, until: int | None = None) -> list[ServedRequest]: ...
 
 
 def resolve_jit() -> tuple[Callable[[Any], Any], bool]:
-    """``wavejit.jit`` and True, or an identity decorator and False while it is missing."""
-    jit = getattr(wavejit, "jit", None)
-    if jit is None:
-        print(
-            "warning: wavejit.jit not available; the 'wavejit' rows time the undecorated function",
-            file=sys.stderr,
-        )
-        return _identity, False
-    return jit, True
-
-
-# --- end FALLBACK -------------------------------------------------------------------------
+    """``wavejit.jit`` and True (kept for callers that used to check its presence)."""
+    return wavejit.jit, True
 
 
 def _check(scenario: Scenario, peer: str, result: Any, reference: Any, *, exact: bool) -> None:
@@ -114,76 +114,83 @@ def _timeline_from_jit(fn: Any, origin: float) -> list[Span]:
 
 def run_scenario(
     scenario: Scenario,
-    server: BenchServer,
+    server: RequestLog,
     clients: Clients,
     *,
-    repeat: int = 3,
+    repeat: int = 5,
     jit: Callable[[Any], Any] | None = None,
     warmup: bool = True,
+    cold: ColdStart | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ScenarioResult:
-    """Time every applicable peer on one scenario; check each result against plain's."""
+    """Time every applicable peer on one scenario; check each result against plain's.
+
+    ``warmup=False`` skips the untimed warm-up calls of the peers other than plain and
+    wavejit (a smoke run); ``cold`` measures each peer's first call in a fresh process.
+    """
     say = log if log is not None else (lambda message: None)
-    decorate = jit if jit is not None else resolve_jit()[0]
+    decorate = jit if jit is not None else wavejit.jit
     exact = not (scenario.uses_llm and clients.real_provider)
     repeat = max(1, repeat) * scenario.repeat_factor
-    args = scenario.args(clients)
+    calls = scenario.peer_calls(clients)
     out = ScenarioResult(scenario.name, scenario.title, scenario.fan_out)
     if not exact:
         out.notes.append("real provider: results compared by shape only")
 
-    # 1. plain once: the reference result, and the server latencies of its requests.
-    say(f"{scenario.name}: plain")
+    # 1. plain, untimed: the reference result and the latencies of its requests.
+    say(f"{scenario.name}: plain (reference)")
     mark = server.mark()
-    wall, reference = _timed(lambda: scenario.plain(*args))
+    reference = calls[PLAIN]()
     latencies = [r.latency for r in server.requests_since(mark)]
-    out.samples[PLAIN] = [wall]
 
-    # 2. untimed warm-ups of the hand-written peers, then wavejit's first call.
-    peers: list[tuple[str, Callable[[], Any]]] = []
-    if scenario.threadpool is not None:
-        pool_fn = scenario.threadpool
-        peers.append((THREADPOOL, lambda: pool_fn(*args)))
-    if scenario.asyncio is not None and scenario.async_args is not None:
-        async_fn, async_args = scenario.asyncio, scenario.async_args(clients)
-        peers.append((ASYNCIO, lambda: clients.run(async_fn(*async_args))))
-    if scenario.dask is not None:
-        dask_fn = scenario.dask
-        peers.append((DASK, lambda: dask_fn(*args)))
-    for name, call in peers:
-        out.samples[name] = []
-        if warmup:
-            say(f"{scenario.name}: {name} (warm-up)")
-            _check(scenario, name, call(), reference, exact=exact)
-    say(f"{scenario.name}: wavejit first call")
+    # 2. warm-ups: the jit's is the first call of the freshly decorated function.
     jitted = decorate(scenario.plain)
-    wall, result = _timed(lambda: jitted(*args))
+    plain_args = scenario.args(clients)
+    calls[JIT_WARM] = lambda: jitted(*plain_args)
+    say(f"{scenario.name}: wavejit first call")
+    wall, result = _timed(calls[JIT_WARM])
     _check(scenario, JIT_FIRST, result, reference, exact=exact)
     out.samples[JIT_FIRST] = [wall]
-    out.samples[JIT_WARM] = []
+    if not exact:
+        out.notes.append("wavejit first: in this process, after plain's reference call")
+    for name, call in calls.items():
+        if warmup and name not in (PLAIN, JIT_WARM):
+            say(f"{scenario.name}: {name} (warm-up)")
+            _check(scenario, name, call(), reference, exact=exact)
 
-    # 3. rounds, each timing every peer once: drift in the machine's load then affects
-    # all peers alike instead of whichever happened to run during it.
-    origin = time.perf_counter()
+    # 3. each peer's first call in a fresh process.
+    if cold is not None:
+        for name in calls:
+            peer = JIT_FIRST if name == JIT_WARM else name
+            if cold.peers is not None and peer not in cold.peers:
+                continue
+            say(f"{scenario.name}: {peer} (fresh process)")
+            wall, result = measure_cold(cold, scenario.name, peer)
+            _check(scenario, f"{peer} (fresh process)", result, reference, exact=exact)
+            out.cold[peer] = wall
+        out.samples[JIT_FIRST] = [out.cold[JIT_FIRST]]
 
-    def warm_jit() -> Any:
-        nonlocal mark, origin
-        mark, origin = server.mark(), time.perf_counter()
-        return jitted(*args)
-
-    plain_repeat = min(repeat, scenario.plain_repeat or repeat)
+    # 4. rotated rounds.
+    names = list(calls)
+    for name in names:
+        out.samples[name] = []
+    origin, before, after = time.perf_counter(), 0, 0
     for round_ in range(repeat):
         say(f"{scenario.name}: round {round_ + 1} of {repeat}")
-        timed = list(peers) + [(JIT_WARM, warm_jit)]
-        if round_ < plain_repeat - 1:
-            timed.insert(0, (PLAIN, lambda: scenario.plain(*args)))
-        for name, call in timed:
-            wall, result = _timed(call)
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            last_jit = name == JIT_WARM and round_ == repeat - 1
+            if last_jit:  # the server's record is read outside the timed call
+                before, origin = server.mark(), time.perf_counter()
+            wall, result = _timed(calls[name])
+            if last_jit:
+                after = server.mark()
             _check(scenario, name, result, reference, exact=exact)
             out.samples[name].append(wall)
     out.timeline = _timeline_from_jit(jitted, origin)
     out.server_timeline = [
-        Span(r.label, r.arrived - origin, r.finished - origin) for r in server.requests_since(mark)
+        Span(r.label, r.arrived - origin, r.finished - origin)
+        for r in server.requests_since(before, after)
     ]
 
     if scenario.uses_llm and clients.real_provider:
@@ -193,25 +200,26 @@ def run_scenario(
     if latencies and scenario.fan_out:
         outside = (min(out.samples[PLAIN]) - sum(latencies)) / len(latencies)
         out.notes.append(
-            f"plain spends {outside * 1e3:.1f} ms per request outside the server's latency "
-            "(client and server Python, in this process); under the GIL that CPU time "
-            "bounds every peer at large fan-out"
+            f"plain spends {outside * 1e3:.2f} ms per request outside the server's latency "
+            "(client Python, loopback, and the server's Python)"
         )
     return out
 
 
 def run_all(
     scenarios: Sequence[Scenario],
-    server: BenchServer,
+    server: RequestLog,
     clients: Clients,
     *,
-    repeat: int = 3,
+    repeat: int = 5,
+    cold: ColdStart | None = None,
     settings: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BenchResult:
-    jit, available = resolve_jit()
-    results = [run_scenario(s, server, clients, repeat=repeat, jit=jit, log=log) for s in scenarios]
+    results = [
+        run_scenario(s, server, clients, repeat=repeat, cold=cold, log=log) for s in scenarios
+    ]
     info = dict(settings or {})
     info.setdefault("latency_model", asdict(server.model))
     info.setdefault("repeat", repeat)
-    return BenchResult(results, info, available)
+    return BenchResult(results, info, True)

@@ -2,7 +2,8 @@
 
 A `Scenario` binds one plain function from `wavejit.bench.workloads` to the clients of
 a run, to the peers from `wavejit.bench.peers` that apply to it (None where a peer has
-nothing to offer, e.g. a thread pool for a dependent chain), and to its *ideal*: the
+nothing to offer, e.g. a thread pool for a dependent chain) with their arguments (the
+plain function's, after the peer's persistent pool), and to its *ideal*: the
 wall time of the critical path, computed from the latencies the server applied to the
 plain run's requests (in arrival order, which for the plain run is program order),
 and plain's median wall time.
@@ -10,6 +11,7 @@ and plain's median wall time.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any
 
 from . import peers, workloads
 from .clients import Clients
+from .results import ASYNCIO, DASK, PLAIN, THREADPOOL
 
 __all__ = ["Scenario", "Settings", "build_scenarios", "SCENARIO_NAMES", "select"]
 
@@ -47,12 +50,29 @@ class Scenario:
     asyncio: Callable[..., Coroutine[Any, Any, Any]] | None = None
     async_args: Args | None = None
     dask: Callable[..., Any] | None = None
+    # The peers' arguments; None: the same as plain's (`args`).
+    threadpool_args: Args | None = None
+    dask_args: Args | None = None
     uses_llm: bool = False
     fan_out: int | None = None
-    # Plain sequential at fan-out 1000 takes tens of seconds: time it this many times.
-    plain_repeat: int | None = None
     # Cheap scenarios whose differences are small get this many times more samples.
     repeat_factor: int = 1
+
+    def peer_calls(self, clients: Clients) -> dict[str, Callable[[], Any]]:
+        """Each applicable peer as a call with its arguments bound (plain's first)."""
+        calls: dict[str, Callable[[], Any]] = {}
+        args = self.args(clients)
+        calls[PLAIN] = functools.partial(self.plain, *args)
+        if self.threadpool is not None:
+            pool_args = self.threadpool_args(clients) if self.threadpool_args else args
+            calls[THREADPOOL] = functools.partial(self.threadpool, *pool_args)
+        if self.asyncio is not None and self.async_args is not None:
+            async_fn, async_args = self.asyncio, self.async_args(clients)
+            calls[ASYNCIO] = lambda: clients.run(async_fn(*async_args))
+        if self.dask is not None:
+            dask_args = self.dask_args(clients) if self.dask_args else args
+            calls[DASK] = functools.partial(self.dask, *dask_args)
+        return calls
 
 
 # -- ideals ---------------------------------------------------------------------------------
@@ -133,6 +153,8 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             args=lambda c: (seconds,),
             ideal=sleep_ideal,
             threadpool=peers.pool_sleep_ensemble,
+            threadpool_args=lambda c: (c.pool, seconds),
+            dask_args=lambda c: (c.dask_pool, seconds),
             asyncio=peers.async_sleep_ensemble,
             async_args=lambda c: (seconds,),
             dask=peers.dask_sleep_ensemble,
@@ -144,6 +166,8 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             args=lambda c: (c.llm, c.models, c.judge_model, question),
             ideal=_fan_then_one,
             threadpool=peers.pool_llm_ensemble,
+            threadpool_args=lambda c: (c.pool, c.llm, c.models, c.judge_model, question),
+            dask_args=lambda c: (c.dask_pool, c.llm, c.models, c.judge_model, question),
             asyncio=peers.async_llm_ensemble,
             async_args=lambda c: (c.allm, c.models, c.judge_model, question),
             dask=peers.dask_llm_ensemble,
@@ -156,6 +180,8 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             args=lambda c: (c.http, "Lisbon"),
             ideal=_fan_then_one,
             threadpool=peers.pool_city_brief,
+            threadpool_args=lambda c: (c.pool, c.http, "Lisbon"),
+            dask_args=lambda c: (c.dask_pool, c.http, "Lisbon"),
             asyncio=peers.async_city_brief,
             async_args=lambda c: (c.ahttp, "Lisbon"),
             dask=peers.dask_city_brief,
@@ -167,6 +193,8 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             args=lambda c: (c.llm, c.models[0], documents),
             ideal=_fan_then_one,
             threadpool=peers.pool_map_reduce,
+            threadpool_args=lambda c: (c.pool, c.llm, c.models[0], documents),
+            dask_args=lambda c: (c.dask_pool, c.llm, c.models[0], documents),
             asyncio=peers.async_map_reduce,
             async_args=lambda c: (c.allm, c.models[0], documents),
             dask=peers.dask_map_reduce,
@@ -179,6 +207,8 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             args=lambda c: (c.http, queries, s.cpu_rounds),
             ideal=_mixed(s.cpu_rounds),
             threadpool=peers.pool_mixed_search,
+            threadpool_args=lambda c: (c.pool, c.http, queries, s.cpu_rounds),
+            dask_args=lambda c: (c.dask_pool, c.http, queries, s.cpu_rounds),
             asyncio=peers.async_mixed_search,
             async_args=lambda c: (c.ahttp, queries, s.cpu_rounds),
             dask=peers.dask_mixed_search,
@@ -200,26 +230,29 @@ def build_scenarios(settings: Settings | None = None) -> list[Scenario]:
             asyncio=peers.async_refine_chain,
             async_args=lambda c: (c.allm, c.models[0], question),
             dask=peers.dask_refine_chain,
+            dask_args=lambda c: (c.dask_pool, c.llm, c.models[0], question),
             uses_llm=True,
         ),
     ]
-    for size in s.fan_out_sizes:
-        scenarios.append(
-            Scenario(
-                name=f"fan_out_{size}",
-                title=f"{size} independent GETs (httpx)",
-                plain=workloads.fan_out,
-                args=lambda c, n=size: (c.http, n),  # type: ignore[misc]
-                ideal=_fan,
-                threadpool=peers.pool_fan_out,
-                asyncio=peers.async_fan_out,
-                async_args=lambda c, n=size: (c.ahttp, n),  # type: ignore[misc]
-                dask=peers.dask_fan_out,
-                fan_out=size,
-                plain_repeat=1 if size >= 500 else None,
-            )
-        )
+    scenarios.extend(_fan_out(size) for size in s.fan_out_sizes)
     return scenarios
+
+
+def _fan_out(size: int) -> Scenario:
+    return Scenario(
+        name=f"fan_out_{size}",
+        title=f"{size} independent GETs (httpx)",
+        plain=workloads.fan_out,
+        args=lambda c: (c.http, size),
+        ideal=_fan,
+        threadpool=peers.pool_fan_out,
+        threadpool_args=lambda c: (c.pool, c.http, size),
+        asyncio=peers.async_fan_out,
+        async_args=lambda c: (c.ahttp, size),
+        dask=peers.dask_fan_out,
+        dask_args=lambda c: (c.dask_pool, c.http, size),
+        fan_out=size,
+    )
 
 
 SCENARIO_NAMES = (

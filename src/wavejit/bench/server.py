@@ -17,23 +17,37 @@ process's ``time.perf_counter`` clock, in `BenchServer.requests`: the benchmark 
 the ideal wall time (the critical path) and draws timelines from that record.
 
 ``serve(...)`` is the context-manager form yielding only the base URL.
+
+`ServerProcess` runs the same server in a child process (``python -m
+wavejit.bench.server``), so that the benchmark's clients do not share a GIL with it:
+in one process, at fan-out 100 and more, the server's Python work per request (parsing,
+routing, the JSON reply) competes with the clients' and every peer measures that
+contention instead of its own ability to overlap calls. The child prints its port on
+stdout and runs until its stdin closes; the parent reads the request record through
+``GET /_bench/requests``. ``time.perf_counter`` is a system-wide monotonic clock (Linux
+``CLOCK_MONOTONIC``, macOS ``mach_absolute_time``), so the child's times compare with
+the parent's.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
 from .latency import LatencyModel, canonical, reply_words, request_digest
 
-__all__ = ["BenchServer", "ServedRequest", "serve", "LATENCY_HEADER"]
+__all__ = ["BenchServer", "ServerProcess", "ServedRequest", "serve", "LATENCY_HEADER"]
 
 LATENCY_HEADER = "x-wavejit-latency"
 _CREATED = 1_700_000_000  # a fixed timestamp keeps replies byte-for-byte deterministic
@@ -131,6 +145,7 @@ class BenchServer:
         app.router.add_get("/api/weather", self._weather)
         app.router.add_post("/api/combine", self._combine)
         app.router.add_get("/healthz", self._health)
+        app.router.add_get("/_bench/requests", self._record)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=600.0
         )
@@ -158,10 +173,10 @@ class BenchServer:
         with self._lock:
             return len(self._requests)
 
-    def requests_since(self, mark: int) -> list[ServedRequest]:
-        """Requests *finished* after `mark` was taken, in order of arrival."""
+    def requests_since(self, mark: int, until: int | None = None) -> list[ServedRequest]:
+        """Requests *finished* after `mark` (and before `until`) was taken, by arrival."""
         with self._lock:
-            return sorted(self._requests[mark:], key=lambda r: r.arrived)
+            return sorted(self._requests[mark:until], key=lambda r: r.arrived)
 
     # -- the latency model -----------------------------------------------------------
 
@@ -296,6 +311,17 @@ class BenchServer:
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def _record(self, request: web.Request) -> web.Response:
+        """The request record for `ServerProcess`: ``since`` / ``until`` are marks."""
+        with self._lock:
+            count = len(self._requests)
+        if "since" not in request.query:
+            return web.json_response({"mark": count})
+        since = int(request.query["since"])
+        until = int(request.query["until"]) if "until" in request.query else None
+        served = self.requests_since(since, until)
+        return web.json_response({"mark": count, "requests": [asdict(r) for r in served]})
+
 
 def _json(payload: object, latency: float) -> web.Response:
     return web.json_response(payload, headers={LATENCY_HEADER: f"{latency:.6f}"})
@@ -317,8 +343,100 @@ def _sse(payload: object) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
+class ServerProcess:
+    """`BenchServer` in a child process, with the same record interface.
+
+    ``mark()`` and ``requests_since()`` are HTTP calls to the child (a millisecond
+    each): take them outside any timed region.
+    """
+
+    def __init__(self, latency: LatencyModel | None = None, *, host: str = "127.0.0.1") -> None:
+        self.model = latency if latency is not None else LatencyModel()
+        self.host = host
+        self.port = 0
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._process is None:
+            raise RuntimeError("the server is not running: call start() or use `with`")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> ServerProcess:
+        if self._process is not None:
+            raise RuntimeError("the server is already running")
+        command = [sys.executable, "-m", "wavejit.bench.server", "--host", self.host,
+                   "--latency", json.dumps(asdict(self.model))]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   text=True)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.strip().isdigit():
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"the server process did not start (exit {process.returncode})")
+        self.port = int(line)
+        self._process = process
+        return self
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()  # the child's signal to stop
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _get(self, query: str) -> dict[str, object]:
+        with urllib.request.urlopen(f"{self.base_url}/_bench/requests{query}",
+                                    timeout=60) as reply:
+            data: dict[str, object] = json.loads(reply.read())
+        return data
+
+    @property
+    def requests(self) -> list[ServedRequest]:
+        return self.requests_since(0)
+
+    def mark(self) -> int:
+        mark = self._get("")["mark"]
+        assert isinstance(mark, int)
+        return mark
+
+    def requests_since(self, mark: int, until: int | None = None) -> list[ServedRequest]:
+        query = f"?since={mark}" + (f"&until={until}" if until is not None else "")
+        served = self._get(query)["requests"]
+        assert isinstance(served, list)
+        return [ServedRequest(**r) for r in served]
+
+
 @contextlib.contextmanager
 def serve(latency: LatencyModel | None = None, *, host: str = "127.0.0.1") -> Iterator[str]:
     """Run the embedded server for the duration of the block; yield its base URL."""
     with BenchServer(latency, host=host) as server:
         yield server.base_url
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    """The child of `ServerProcess`: serve until stdin closes."""
+    parser = argparse.ArgumentParser(description="the embedded server, for ServerProcess")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--latency", default="{}", help="a LatencyModel's fields, as JSON")
+    args = parser.parse_args(argv)
+    with BenchServer(LatencyModel(**json.loads(args.latency)), host=args.host) as server:
+        print(server.port, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    _main()
