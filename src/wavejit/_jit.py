@@ -23,7 +23,7 @@ import threading
 import time
 import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from ._compile import Unsupported
 from ._executors import resolve_executor
@@ -38,17 +38,29 @@ if TYPE_CHECKING:
 
 __all__ = ["jit", "JitFunction", "PLAIN_AFTER"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+# A jitted function keeps the plain function's parameters (P) and return type (R).
+P = ParamSpec("P")
+R = TypeVar("R")
+_BoundP = ParamSpec("_BoundP")
+_Self = TypeVar("_Self")
+_OpT = TypeVar("_OpT", bound=Operator)
 
 STRATEGY_NAMES = ("auto", *STRATEGIES)
 
 
-class JitFunction:
-    """A jitted function. Call it like the original; see `explain()` and `last_run`."""
+class JitFunction(Generic[P, R]):
+    """A jitted function. Call it like the original; see `explain()` and `last_run`.
+
+    Generic over the plain function's parameters and return type, so type checkers
+    see ``jitted(...)`` with the plain function's signature.
+    """
 
     __wavejit_jit__ = True  # lets the source scan see through to __wrapped__
+    # Set by functools.update_wrapper, as on the plain function.
+    __name__: str
+    __qualname__: str
 
-    def __init__(self, fn: Callable[..., Any], *, strategy: str = "auto",
+    def __init__(self, fn: Callable[P, R], *, strategy: str = "auto",
                  max_workers: int | None = None, executor: object = None,
                  enabled: bool = True) -> None:
         if strategy not in STRATEGY_NAMES:
@@ -107,12 +119,20 @@ class JitFunction:
                           return_exceptions=return_exceptions, progress=progress)
 
     @property
-    def __call__(self) -> Callable[..., Any]:
+    def __call__(self) -> Callable[P, R]:
         # A property, not a method: ``jitted(...)`` looks ``__call__`` up and calls what
         # it returns (the implementation) from C, so no frame of wavejit's sits between
         # the caller and the function in a traceback (see `_traceback`). Cheaper, too.
         impl = self._impl
         return impl if impl is not None else self._compile()
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> JitFunction[P, R]: ...
+    @overload
+    def __get__(self: JitFunction[Concatenate[_Self, _BoundP], R], obj: _Self,
+                objtype: type | None = None) -> JitFunction[_BoundP, R]: ...
+    # A bound method is a types.MethodType at run time; it forwards attribute access
+    # (explain, last_run, map) to the JitFunction, so it is typed as one without `self`.
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
@@ -244,11 +264,35 @@ def _jit_operator_tree(op: Operator, decorate: Callable[[Any], Any]) -> None:
         _jit_operator_tree(sub, decorate)
 
 
+class _Decorator(Protocol):
+    """What ``jit(strategy=...)`` returns: `jit` with its options bound."""
+
+    @overload
+    def __call__(self, fn: type[_OpT], /) -> type[_OpT]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: _OpT, /) -> _OpT: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> JitFunction[P, R]: ...
+
+
+# An Operator class or instance is returned itself (its forward jitted in place); any
+# other function becomes a JitFunction with the same signature. The first matching
+# overload wins, hence the (deliberate) overlaps.
 @overload
-def jit(fn: F, /) -> F: ...
+def jit(fn: type[_OpT], /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
+        max_workers: int | None = None, executor: object = None,
+        enabled: bool = True) -> type[_OpT]: ...
+@overload
+def jit(fn: _OpT, /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
+        max_workers: int | None = None, executor: object = None,
+        enabled: bool = True) -> _OpT: ...
+@overload
+def jit(fn: Callable[P, R], /, *, strategy: str = "auto",
+        max_workers: int | None = None, executor: object = None,
+        enabled: bool = True) -> JitFunction[P, R]: ...
 @overload
 def jit(*, strategy: str = "auto", max_workers: int | None = None,
-        executor: object = None, enabled: bool = True) -> Callable[[F], F]: ...
+        executor: object = None, enabled: bool = True) -> _Decorator: ...
 
 
 def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = None,

@@ -68,7 +68,7 @@ class Version:
 class CompiledFunction:
     """The rewritten function (its tiers and sites), and the per-invocation hooks."""
 
-    def __init__(self, fn: types.FunctionType, owner: JitFunction) -> None:
+    def __init__(self, fn: types.FunctionType, owner: JitFunction[Any, Any]) -> None:
         self.owner = owner
         self.source_function = fn
         self.is_async = bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
