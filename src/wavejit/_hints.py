@@ -30,10 +30,11 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import _registry
 from ._operator import Operator
 from ._source import NoSource, function_def
 
@@ -68,18 +69,10 @@ _IO_CALLABLE_IDS: set[int] = {id(f) for f in _IO_CALLABLES}
 # (`urllib.request.urlopen` is I/O by its module, below: importing urllib.request here
 # would add 30 ms to `import wavejit`.)
 
-# Packages whose functions and methods do network or database I/O. Their objects are
-# thread-safe clients that do not mutate the arguments they are given.
-_IO_PREFIXES: list[str] = [
-    "openai", "anthropic", "httpx", "requests", "aiohttp", "urllib3", "urllib.request",
-    "http.client", "socket", "ssl", "psycopg", "psycopg2", "pymysql", "redis",
-    "pymongo", "boto3", "botocore", "elasticsearch", "google.cloud", "cohere",
-    "mistralai", "groq", "litellm",
-]
-_SAFE_PREFIXES: list[str] = [
-    "openai", "anthropic", "httpx", "requests", "aiohttp", "urllib3", "cohere",
-    "mistralai", "groq", "litellm",
-]
+# Packages, classes and functions known to do network or database I/O, and whether
+# their objects may be shared by concurrent calls: see `_registry`.
+_IO_PREFIXES = _registry.IO_PREFIXES
+_SAFE_PREFIXES = _registry.SAFE_PREFIXES
 
 # Methods that mutate their receiver, for the scan of parameters and globals.
 _MUTATING_METHODS = frozenset({
@@ -98,8 +91,9 @@ _READ_ONLY_BUILTINS = frozenset({
 })
 
 _registry_lock = threading.RLock()
-_io_types: set[type] = set()
-_safe_types: set[type] = set()
+# The user's own classes (`register_io(cls, ...)`), by identity: they come before the
+# registry's entries for the same type.
+_user_types: dict[type, _registry.Methods] = {}
 _safe_type_cache: dict[type, bool] = {}
 _prefix_cache: dict[str, bool] = {}
 
@@ -110,22 +104,28 @@ def _module_matches(module: str | None, prefixes: list[str]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
-def register_io(target: Any, *, safe_to_share: bool = True) -> None:
+def register_io(target: Any, *, shareable: bool = True,
+                methods: Iterable[str] | None = None) -> None:
     """Declare `target` I/O-bound: a callable, a class (its methods), or a module prefix.
 
     ``register_io("mycompany.llm")`` treats every function and method of that package as
-    I/O; with ``safe_to_share=True`` its objects may be shared by concurrent calls and
-    are not mutated by them.
+    I/O; ``register_io(MyClient, methods=["query"])`` only the named methods of
+    `MyClient` objects (all of them without ``methods``). ``shareable=True`` (the
+    default): one object may serve concurrent calls from several threads, and the calls
+    do not mutate their arguments. ``shareable=False``: the calls are still I/O, but
+    calls on one object keep program order (a deferred call borrows its receiver and
+    the next use of it waits). A class registration takes precedence over the built-in
+    registry (`wavejit._registry`) for that class and its subclasses.
     """
     with _registry_lock:
         if isinstance(target, str):
             _IO_PREFIXES.append(target)
-            if safe_to_share:
+            if shareable:
                 _SAFE_PREFIXES.append(target)
         elif isinstance(target, type):
-            _io_types.add(target)
-            if safe_to_share:
-                _safe_types.add(target)
+            names = None if methods is None else frozenset(methods)
+            _user_types[target] = _registry.Methods(
+                f"{target.__module__}.{target.__qualname__}", names, shareable)
         elif callable(target):
             _IO_CALLABLES.add(target)  # keeps it alive, so its id stays valid
             _IO_CALLABLE_IDS.add(id(target))
@@ -134,8 +134,9 @@ def register_io(target: Any, *, safe_to_share: bool = True) -> None:
                 f"register_io() takes a callable, a class or a module prefix string, "
                 f"not {type(target).__name__}"
             )
+        _registry.clear_caches()
         for cache in (_classify_cache, _prefix_cache, _safe_type_cache,
-                      _io_client_type_cache):
+                      _io_client_type_cache, _entries_cache, _composite_cache):
             cache.clear()
 
 
@@ -153,13 +154,36 @@ def sequential(fn: F) -> F:
     return fn
 
 
+_entries_cache: dict[type, tuple[_registry.Methods, ...]] = {}
+
+
+def _entries(t: type) -> tuple[_registry.Methods, ...]:
+    """Class entries for type `t`: the user's registrations, then the registry's, each
+    in MRO order (nearest class first)."""
+    found = _entries_cache.get(t)
+    if found is None:
+        mro = getattr(t, "__mro__", ())
+        found = (tuple(_user_types[c] for c in mro if c in _user_types)
+                 + _registry.methods_of(t))
+        _entries_cache[t] = found
+    return found
+
+
+def _io_method(t: type, name: str) -> _registry.Methods | None:
+    """The entry that makes method `name` of `t` objects I/O, if one does."""
+    for entry in _entries(t):
+        if entry.methods is None or name in entry.methods:
+            return entry
+    return None
+
+
 def is_safe_type(t: type) -> bool:
     """Objects of type `t` may be shared by concurrent calls (registered clients)."""
     cached = _safe_type_cache.get(t)
     if cached is None:
-        cached = _module_matches(getattr(t, "__module__", None), _SAFE_PREFIXES) or any(
-            c in _safe_types for c in getattr(t, "__mro__", ())
-        )
+        entries = _entries(t)
+        cached = entries[0].shareable if entries else _module_matches(
+            getattr(t, "__module__", None), _SAFE_PREFIXES)
         _safe_type_cache[t] = cached
     return cached
 
@@ -173,14 +197,70 @@ _io_client_type_cache: dict[type, bool] = {}
 
 
 def is_io_client_type(t: type) -> bool:
-    """Instances of `t` are I/O clients (an ``openai.OpenAI``, an ``httpx.Client``...)."""
+    """Instances of `t` are I/O clients (an ``openai.OpenAI``, an ``httpx.Client``, a
+    LangChain chat model...). A composite (a LangChain chain) is not: whether it does
+    I/O depends on what it holds."""
     cached = _io_client_type_cache.get(t)
     if cached is None:
         cached = t not in _NOT_CLIENTS and (
             _is_io_module(getattr(t, "__module__", None))
-            or any(c in _io_types for c in getattr(t, "__mro__", ())))
+            or any(not e.contains for e in _entries(t)))
         _io_client_type_cache[t] = cached
     return cached
+
+
+_composite_cache: dict[type, bool] = {}
+
+
+def _is_composite(t: type) -> bool:
+    """Objects of `t` do I/O only when they hold an I/O object (a LangChain chain)."""
+    cached = _composite_cache.get(t)
+    if cached is None:
+        entries = _entries(t)
+        cached = bool(entries) and entries[0].contains
+        _composite_cache[t] = cached
+    return cached
+
+
+def _holds_io(obj: Any) -> bool:
+    return _registry.holds_io(obj, _is_io_object)
+
+
+def _registered_io(fn: Any) -> tuple[str, bool] | None:
+    """Is `fn` registered I/O by the registry: (what, shareable receiver), or None.
+
+    A bound method whose receiver's class lists it (``llm.invoke``; a chain's
+    ``invoke`` only if the chain holds an I/O object); a callable object whose class
+    lists ``__call__`` (a DSPy module); a registered module function
+    (``litellm.completion``).
+    """
+    receiver = getattr(fn, "__self__", None)
+    if receiver is not None and not isinstance(receiver, types.ModuleType):
+        target = getattr(fn, "__func__", fn)
+        name = getattr(target, "__name__", "")
+        t = type(receiver)
+    elif isinstance(fn, (types.FunctionType, types.BuiltinFunctionType, type)):
+        if _registry.function_entry(fn):
+            return f"{fn.__module__}.{fn.__name__}", True
+        return None
+    elif not callable(fn):
+        # Not a callee but the object a static resolution stopped at (`_tiers` names
+        # ``llm.invoke(...)`` by ``llm``): it stands for "a method of this object".
+        # Only the strategy choice and explain()'s predictions read this; every call
+        # is classified by its bound method when it runs.
+        t = type(fn)
+        if any(not e.contains for e in _entries(t)) or (_is_composite(t) and _holds_io(fn)):
+            return f"a method of a {t.__name__}", is_safe_type(t)
+        return None
+    else:
+        receiver, name, t = fn, "__call__", type(fn)
+    entry = _io_method(t, name)
+    if entry is None or (entry.contains and not _holds_io(receiver)):
+        return None
+    what = f"{t.__name__}.{name}"
+    if entry.contains:
+        what += " (it holds a model, retriever or client)"
+    return what, is_safe_type(t)
 
 
 _NOT_CLIENTS = frozenset({type, types.ModuleType, types.FunctionType,
@@ -216,6 +296,9 @@ class CalleeInfo:
     varargs: str | None = None
     self_offset: int = 0
     declared: bool = False  # @wavejit.io: never demoted by measurements
+    # Why calls on one receiver keep program order, when they do: its type is not known
+    # shareable (see `receiver_note`). Said by explain() beside a deferred verdict.
+    receiver_note: str | None = None
 
     def mutates_arg(self, position: int, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> bool:
@@ -245,7 +328,15 @@ def callee_key(fn: Any) -> Any:
     func = getattr(fn, "__func__", None)
     if func is not None:
         code = getattr(func, "__code__", None)
-        return code if code is not None else func
+        key = code if code is not None else func
+        owner = fn.__self__
+        if type(owner) in _composite_cache and not _composite_cache[type(owner)]:
+            return key  # the common case: one dict lookup
+        if _is_composite(type(owner)):
+            # A chain's `invoke` is one code object for every chain; whether it does
+            # I/O depends on what this chain holds, and so does its decision.
+            return (key, _holds_io(owner))
+        return key
     code = getattr(fn, "__code__", None)
     if code is not None:
         return code
@@ -295,11 +386,18 @@ def _classify(fn: Any) -> CalleeInfo:
     if id(target) in _IO_CALLABLE_IDS or id(fn) in _IO_CALLABLE_IDS:
         return CalleeInfo(True, f"registered I/O: {_name(fn)}", mutated=frozenset(),
                           safe_receiver=True)
+    registered = _registered_io(fn)
+    if registered is not None:
+        what, shareable = registered
+        return CalleeInfo(True, f"known I/O: {what} (wavejit registry)",
+                          mutated=frozenset(), safe_receiver=shareable,
+                          receiver_note=None if shareable else receiver_note(receiver))
     module = getattr(target, "__module__", None)
-    io_receiver = receiver is not None and _is_io_object(receiver)
+    io_receiver = receiver is not None and _is_io_module(type(receiver).__module__)
     if _is_io_module(module) or io_receiver:
         return CalleeInfo(True, f"I/O client: {_name(fn)}", mutated=frozenset(),
-                          safe_receiver=safe_receiver)
+                          safe_receiver=safe_receiver,
+                          receiver_note=None if safe_receiver else receiver_note(receiver))
     if isinstance(fn, (types.BuiltinFunctionType, types.BuiltinMethodType)):
         return CalleeInfo(None, f"C function {_name(fn)}: unknown until measured",
                           safe_receiver=safe_receiver)
@@ -341,7 +439,33 @@ def _classify(fn: Any) -> CalleeInfo:
         varargs=scan.varargs,
         self_offset=self_offset,
         safe_receiver=safe_receiver,
+        receiver_note=None if safe_receiver else receiver_note(receiver),
     )
+
+
+def receiver_note(receiver: Any) -> str | None:
+    """What explain() says of a deferred call whose receiver is not known shareable.
+
+    The runtime lets a deferred call *borrow* such a receiver: the next use of the
+    object (fetching its next method) waits for the call, so calls on one object run
+    one after another, in program order.
+    """
+    if receiver is None or isinstance(receiver, types.ModuleType):
+        return None
+    t = type(receiver)
+    if t.__module__ == "builtins":
+        return None  # a list's or a str's methods: program order is right
+    return (f"calls on one {t.__name__} object were serialized (program order) because "
+            f"{t.__module__}.{t.__qualname__} is not known shareable across threads; "
+            f"lift with wavejit.register_io({t.__name__}, shareable=True) if one object "
+            "may serve concurrent calls")
+
+
+def describe(reason: str, info: CalleeInfo, deferred: bool) -> str:
+    """A verdict's reason for explain(), with the receiver rule when it applied."""
+    if deferred and info.receiver_note:
+        return f"{reason}; {info.receiver_note}"
+    return reason
 
 
 def _name(fn: Any) -> str:
@@ -507,9 +631,19 @@ def _resolve(func: ast.expr, fn: types.FunctionType, self_type: type | None,
     else:
         return None
     for attr in chain:
-        if not isinstance(current, (type, types.ModuleType)) and _is_io_object(current):
-            return current  # a client object: its methods are I/O
-        if not isinstance(current, (types.ModuleType, type)):
+        if not isinstance(current, (type, types.ModuleType)):
+            if _entries(type(current)):
+                # A framework object (a LangChain model, a chain): only its listed
+                # methods are I/O. Bound here, `_io_reason` asks the registry.
+                try:
+                    member = inspect.getattr_static(type(current), attr)
+                except AttributeError:
+                    return None
+                if isinstance(member, types.FunctionType):
+                    return types.MethodType(member, current)
+                return None
+            if _is_io_object(current):
+                return current  # a client object: its methods are I/O
             return None
         try:
             current = inspect.getattr_static(current, attr)
@@ -533,6 +667,10 @@ def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int,
         return None
     if id(callee) in _IO_CALLABLE_IDS or getattr(callee, "__wavejit_io__", False):
         return f"calls {ast.unparse(func)} (known I/O)"
+    if not isinstance(callee, (types.ModuleType, type)):
+        registered = _registered_io(callee)
+        if registered is not None:
+            return f"calls {ast.unparse(func)} (known I/O: {registered[0]})"
     module = getattr(callee, "__module__", None)
     if _is_io_module(module) or _is_io_module(type(callee).__module__):
         if not isinstance(callee, types.ModuleType):
@@ -571,6 +709,8 @@ def _leaves_args_alone(callee: Any, func: ast.expr, depth: int) -> bool:
         return True
     if id(callee) in _IO_CALLABLE_IDS or _is_io_module(getattr(callee, "__module__", None)):
         return True
+    if not isinstance(callee, (types.ModuleType, type)) and _registered_io(callee):
+        return True  # registered I/O does not mutate its arguments
     if isinstance(callee, types.FunctionType) and depth < SCAN_DEPTH:
         inner = scan_function(callee, None, depth + 1)
         return inner.mutated is not None and not inner.mutated
