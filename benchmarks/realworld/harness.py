@@ -2,7 +2,9 @@
 
 A *program* is a module in ``programs/`` with:
 
-* ``ENTRY`` -- the name of its entry function (a module global; ``async def`` allowed);
+* ``ENTRY`` -- the name of its entry function (a module global; ``async def`` allowed),
+  or ``"Class.method"`` (then the class attribute is replaced and ``ARGS`` starts with
+  the instance);
 * ``ARGS`` / ``KWARGS`` -- what the entry is called with (default: none); ``ARGS`` may be
   a function returning the tuple, called before every call (fresh arguments and state);
 * ``ROUNDS`` -- LLM rounds on the critical path, derived in the program's header comment;
@@ -171,7 +173,7 @@ def call_entry(
     in a long-running service (a module-level ``AsyncOpenAI`` client keeps connections
     bound to the loop that opened them, so a new loop per call would break it).
     """
-    entry = getattr(module, module.ENTRY)
+    entry = _resolve(module, module.ENTRY)
     args = getattr(module, "ARGS", ())
     if callable(args):  # a factory: fresh arguments (and state) for every call
         args = args()
@@ -239,8 +241,10 @@ def compare_program(name: str, server: ServerProcess, *, jit_options: dict[str, 
         plain_warm = call_entry(plain_module, server, loop)
 
     jit_module = load_program(name, unique="jit")
-    entry = getattr(jit_module, jit_module.ENTRY)
-    setattr(jit_module, jit_module.ENTRY, wavejit.jit(entry, **(jit_options or {})))
+    owner_path, _, attribute = jit_module.ENTRY.rpartition(".")
+    owner = _resolve(jit_module, owner_path) if owner_path else jit_module
+    entry = getattr(owner, attribute)
+    setattr(owner, attribute, wavejit.jit(entry, **(jit_options or {})))
     with contextlib.closing(asyncio.new_event_loop()) as loop:
         jit_first = call_entry(jit_module, server, loop)
         jit_warm = call_entry(jit_module, server, loop)
