@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol
 
 from ._compile import Unsupported
 from ._executors import resolve_executor
+from ._hints import describe
 from ._operator import Operator
 from ._report import Report, RunRecord, SiteReport
 from ._runtime import Invocation
@@ -201,7 +202,7 @@ class JitFunction(Generic[P, R]):
         sites = []
         if compiled is not None:
             for site, spec in zip(compiled.sites, compiled.specs, strict=True):
-                verdicts = [(name, d.defer, d.reason,
+                verdicts = [(name, d.defer, describe(d.reason, d.info, d.defer),
                              (m.wall / m.calls, m.cpu / m.calls) if m and m.calls else None)
                             for name, d, m in site.decisions()]
                 if not verdicts:
