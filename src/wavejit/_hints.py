@@ -140,11 +140,37 @@ def register_io(target: Any, *, shareable: bool = True,
             cache.clear()
 
 
-def io(fn: F) -> F:
-    """Decorator: `fn` is I/O-bound and safe to run concurrently with other calls."""
-    fn.__wavejit_io__ = True  # type: ignore[attr-defined]
-    _classify_cache.clear()
-    return fn
+def io(fn: F | None = None, *, max_concurrency: int | None = None,
+       rate: float | str | None = None, timeout: float | None = None, retries: Any = 0,
+       retry_on: tuple[type[BaseException], ...] = (Exception,),
+       backoff: float | Callable[[int], float] = 0.5) -> Any:
+    """Decorator: `fn` is I/O-bound and safe to run concurrently with other calls.
+
+    ``@wavejit.io`` alone, or with options for its deferred calls (see
+    `wavejit._limits.CallPolicy`): ``max_concurrency`` / ``rate`` (calls per second or
+    ``"N/min"``) across every invocation in the process, ``timeout`` (seconds; its use
+    raises ``TimeoutError``), ``retries`` (a count, or a ``tenacity.Retrying``) on
+    ``retry_on`` exceptions spaced ``backoff * 2**attempt`` plus jitter.
+    """
+    options = (max_concurrency, rate, timeout) != (None, None, None) or bool(retries)
+
+    def mark(f: F) -> F:
+        f.__wavejit_io__ = True  # type: ignore[attr-defined]
+        if options:
+            from ._limits import CallPolicy, parse_rate
+
+            if rate is not None:
+                parse_rate(rate)  # a bad rate fails here, not at the first call
+            if max_concurrency is not None and max_concurrency < 1:
+                raise ValueError(f"max_concurrency={max_concurrency} must be >= 1")
+            f.__wavejit_policy__ = CallPolicy(  # type: ignore[attr-defined]
+                max_concurrency, rate, timeout, retries, tuple(retry_on), backoff)
+        _classify_cache.clear()
+        return f
+
+    if fn is not None:
+        return mark(fn)
+    return mark
 
 
 def sequential(fn: F) -> F:
