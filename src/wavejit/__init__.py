@@ -17,8 +17,11 @@ from ._executors import (
 from ._graph import Graph, Node, Results
 from ._hints import io, register_io, sequential
 from ._jit import JitFunction, jit
+from ._limits import limit
+from ._observe import progress
 from ._operator import Operator
 from ._report import CallRecord, Report, RunRecord
+from ._threadbound import register_thread_bound
 
 __all__ = [
     "jit",
@@ -27,6 +30,9 @@ __all__ = [
     "io",
     "sequential",
     "register_io",
+    "limit",
+    "progress",
+    "register_thread_bound",
     "Report",
     "RunRecord",
     "CallRecord",
