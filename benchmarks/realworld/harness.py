@@ -195,6 +195,8 @@ def call_entry(
 
 
 def _same(a: Any, b: Any) -> bool:
+    if hasattr(a, "equals") and type(a) is type(b):  # pandas objects compare elementwise
+        return bool(a.equals(b))
     try:
         if a == b:
             return True
