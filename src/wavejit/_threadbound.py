@@ -18,17 +18,21 @@ code object; the arguments are checked on every call: one type lookup each.
 
 from __future__ import annotations
 
-import sqlite3
+import dataclasses
+import sys
 import threading
 import types
 from collections.abc import Callable
 from typing import Any
 
-from ._effects import reads_thread_local, sets_context_var
+from ._effects import external_effects, reads_thread_local, sets_context_var
 
-__all__ = ["pinned", "is_thread_bound", "register_thread_bound"]
+__all__ = ["pinned", "keep_order", "is_thread_bound", "register_thread_bound"]
 
-_bound_types: set[type] = {sqlite3.Connection, sqlite3.Cursor}
+_bound_types: set[type] = set()
+# Resolved once their module is imported (no object of theirs exists before), so
+# `import wavejit` does not import sqlite3.
+_lazy_types: list[tuple[str, str]] = [("sqlite3", "Connection"), ("sqlite3", "Cursor")]
 _predicates: list[Callable[[Any], bool]] = []
 _type_cache: dict[type, bool] = {}
 _lock = threading.Lock()
@@ -56,12 +60,24 @@ def is_thread_bound(obj: Any) -> bool:
         return False
     known = _type_cache.get(t)
     if known is None:
+        if _lazy_types:
+            _resolve_lazy()
         known = any(issubclass(t, b) for b in _bound_types)
         if not _predicates:
             _type_cache[t] = known
     if known:
         return True
     return any(p(obj) for p in _predicates)
+
+
+def _resolve_lazy() -> None:
+    with _lock:
+        for entry in list(_lazy_types):
+            module = sys.modules.get(entry[0])
+            if module is not None:
+                _bound_types.add(getattr(module, entry[1]))
+                _lazy_types.remove(entry)
+                _type_cache.clear()
 
 
 def _holds_bound(x: Any, depth: int = 0) -> bool:
@@ -121,3 +137,22 @@ def pinned(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None
         if is_thread_bound(value):
             return "a closure variable is bound to its thread"
     return None
+
+
+def keep_order(decision: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The site's `decision` for this call, corrected for what must keep program order.
+
+    A pinned call (see `pinned`) runs inline on the caller's thread, as a call with
+    effects (after every earlier deferred call succeeded). A deferred callee with
+    external effects (`_effects.external_effects`) is marked as having effects: it is
+    not issued ahead of earlier loop iterations, and it starts only after every
+    earlier deferred call succeeded (``Invocation._defer`` chains it).
+    """
+    if decision.defer or decision.profile or not decision.effects:
+        reason = pinned(fn, args, kwargs)
+        if reason is not None:
+            return dataclasses.replace(decision, defer=False, profile=False, effects=True,
+                                       reason=f"runs on the caller's thread: {reason}")
+    if decision.defer and not decision.effects and external_effects(fn) is not None:
+        return dataclasses.replace(decision, effects=True)
+    return decision

@@ -1,0 +1,557 @@
+"""A program that works plain works jitted: provider rate limits, thread-bound objects,
+context variables, interrupts, timeouts, external effects, stale source, retries,
+progress, logging and tracing. Real parts on loopback (the `openai` client against
+`RateLimitedServer`), compared with plain Python every time."""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import io as _io
+import itertools
+import logging
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+import wavejit
+from wavejit import _limits
+from wavejit.bench.ratelimited import RateLimitedServer
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limiters():
+    _limits.reset()
+    yield
+    _limits.reset()
+
+
+def _asker(client: openai.OpenAI):
+    def ask(q: str) -> str:
+        reply = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": q}])
+        return reply.choices[0].message.content
+
+    return ask
+
+
+# -- provider rate limits ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_retries", [0, 2], ids=["max_retries=0", "sdk-default"])
+def test_rate_limited_provider_same_answers_and_faster(max_retries):
+    with RateLimitedServer(cap=8, latency=0.03, retry_after=0.05) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="x",
+                               max_retries=max_retries)
+        ask = _asker(client)
+
+        def fan_out(qs):
+            return [ask(q) for q in qs]
+
+        jitted = wavejit.jit(fan_out)
+        qs = [f"q{i}" for i in range(60)]
+        t0 = time.perf_counter()
+        expected = fan_out(qs)
+        plain = time.perf_counter() - t0
+        assert server.counts()["refused"] == 0  # plain Python never exceeds the cap
+        for _ in range(2):
+            t0 = time.perf_counter()
+            assert jitted(qs) == expected
+            wall = time.perf_counter() - t0
+            # Ideal is 60/8 rounds of 30 ms vs 60 sequential requests: about 8x; 2x
+            # leaves room for the refusals, Retry-After waits and a noisy 2-core VM.
+            assert wall * 2 <= plain, (wall, plain, server.counts())
+        assert server.counts()["peak"] <= 8
+
+
+def test_user_max_concurrency_holds_across_concurrent_invocations():
+    with RateLimitedServer(cap=1000, latency=0.02) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        ask = _asker(client)
+        wavejit.limit(client, max_concurrency=5)
+
+        @wavejit.jit
+        def fan_out(qs):
+            return [ask(q) for q in qs]
+
+        results: dict[int, list[str]] = {}
+
+        def invoke(k: int) -> None:
+            results[k] = fan_out([f"{k}-{i}" for i in range(12)])
+
+        threads = [threading.Thread(target=invoke, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for k in range(8):
+            assert results[k] == [f"m: {k}-{i}" for i in range(12)]
+        counts = server.counts()
+        assert counts["served"] == 96 and counts["refused"] == 0
+        assert counts["peak"] <= 5
+        assert counts["peak"] >= 2  # the calls did overlap (else the test shows nothing)
+        state = _limits.snapshot()[f"127.0.0.1:{server.port}"]
+        assert state["peak"] <= 5 and state["throttled"] > 0
+
+
+def test_refusal_plain_would_see_is_raised_not_retried_forever():
+    # Every request is refused: plain raises RateLimitError, so must the jit (a lone
+    # call refused is not re-issued: plain Python would have been refused too).
+    with RateLimitedServer(cap=0, latency=0.01, retry_after=0.01) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        ask = _asker(client)
+
+        def one(q):
+            a = ask(q)
+            return a
+
+        with pytest.raises(openai.RateLimitError):
+            one("x")
+        plain_refused = server.counts()["refused"]
+        with pytest.raises(openai.RateLimitError):
+            wavejit.jit(one)("x")
+        assert server.counts()["refused"] <= plain_refused + 2
+
+
+def test_limiter_aimd_and_retry_after_parsing():
+    lim = _limits.limiter("example.test")
+    held = [lim.acquire() for _ in range(8)]
+    assert lim.in_flight == 8 and lim.limit == float("inf")
+    lim.release(held[0][0], refused=True)  # first refusal: half of those in flight
+    assert lim.limit == 4
+    lim.release(held[1][0], refused=True)  # same overload (same epoch): no second cut
+    assert lim.limit == 4
+    for epoch, _ in held[2:]:
+        lim.release(epoch, refused=False)
+    assert 4 < lim.limit < 6  # additive increase: about 1/limit per success
+    assert _limits._retry_after({"retry-after": "1.5"}) == 1.5
+    assert _limits._retry_after({"retry-after-ms": "250"}) == 0.25
+    assert _limits.parse_rate("120/min") == 2.0
+
+
+def test_rate_spaces_calls(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_limits, "clock", clock)
+    bucket = _limits.TokenBucket(rate=10.0)
+    for _ in range(4):
+        bucket.take()
+    # The first token is there; each next one is 0.1 s later.
+    assert clock.sleeps == pytest.approx([0.1, 0.1, 0.1])
+
+
+class FakeClock:
+    """Sleeps advance time at once; jitter is its upper bound (deterministic)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+    def uniform(self, low: float, high: float) -> float:
+        return high
+
+
+# -- opt-in retries and timeouts -----------------------------------------------------------
+
+
+def test_retries_count_and_spacing(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_limits, "clock", clock)
+    attempts = itertools.count(1)  # (a list.append would be a write: not retried)
+
+    @wavejit.io(retries=3, retry_on=(ConnectionError,), backoff=0.1)
+    def flaky(x):
+        if next(attempts) < 3:
+            raise ConnectionError("reset")
+        return x * 2
+
+    @wavejit.jit
+    def f(x):
+        y = flaky(x)
+        return y
+
+    assert f(21) == 42
+    assert next(attempts) == 4  # three attempts
+    # backoff * 2**attempt plus jitter of the same size (the fake clock's upper bound)
+    assert clock.sleeps == pytest.approx([0.2, 0.4])
+
+
+def test_retries_stop_at_the_count_and_skip_other_errors(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_limits, "clock", clock)
+    calls = itertools.count(1)
+
+    @wavejit.io(retries=2, retry_on=(ConnectionError,), backoff=0.1)
+    def broken(kind):
+        next(calls)
+        if kind == "conn":
+            raise ConnectionError("conn")
+        raise ValueError("value")
+
+    @wavejit.jit
+    def g(kind):
+        r = broken(kind)
+        return r
+
+    with pytest.raises(ConnectionError):
+        g("conn")
+    assert next(calls) == 4  # 1 + 2 retries
+    with pytest.raises(ValueError):
+        g("value")
+    assert next(calls) == 6  # not in retry_on: once
+    assert len(clock.sleeps) == 2
+
+
+def test_no_retries_for_callees_with_effects(monkeypatch, tmp_path):
+    monkeypatch.setattr(_limits, "clock", FakeClock())
+    calls = []
+
+    @wavejit.io(retries=3)
+    def write_then_fail(path):
+        calls.append(path)
+        with open(path, "a") as fh:
+            fh.write("x")
+        raise ConnectionError("after the write")
+
+    @wavejit.jit
+    def h(path):
+        r = write_then_fail(path)
+        return r
+
+    with pytest.raises(ConnectionError):
+        h(str(tmp_path / "out"))
+    assert len(calls) == 1 and (tmp_path / "out").read_text() == "x"
+
+
+def test_tenacity_policy_is_accepted():
+    tenacity = pytest.importorskip("tenacity")
+    attempts = []
+
+    @wavejit.io(retries=tenacity.Retrying(stop=tenacity.stop_after_attempt(3),
+                                          wait=tenacity.wait_none(), reraise=True))
+    def flaky():
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ConnectionError
+        return "ok"
+
+    @wavejit.jit
+    def f():
+        r = flaky()
+        return r
+
+    assert f() == "ok" and len(attempts) == 2
+
+
+def test_io_timeout_raises_at_use():
+    release = threading.Event()
+
+    @wavejit.io(timeout=0.1)
+    def stuck():
+        release.wait(5)
+        return "late"
+
+    @wavejit.jit
+    def f():
+        r = stuck()
+        return r
+
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(TimeoutError):
+            f()
+        assert time.perf_counter() - t0 < 1.0  # 0.1 s timeout; wide margin for the VM
+    finally:
+        release.set()  # the abandoned call finishes: no thread left behind
+    assert wavejit.io(stuck) is stuck  # plain @wavejit.io still works on a function
+
+
+# -- interrupts ----------------------------------------------------------------------------
+
+
+def test_ctrl_c_reaches_the_caller_at_once_and_nothing_starts_after():
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def slow(i):
+        with lock:
+            starts.append(time.perf_counter())
+        time.sleep(0.5)
+        return i
+
+    @wavejit.jit(max_workers=3)
+    def fan_out(n):
+        return [slow(i) for i in range(n)]
+
+    fan_out(2)  # warm: compiled and `slow` known as I/O
+    starts.clear()
+    main = threading.main_thread().ident
+    sent: list[float] = []
+
+    def interrupt():
+        sent.append(time.perf_counter())
+        signal.pthread_kill(main, signal.SIGINT)
+
+    timer = threading.Timer(0.2, interrupt)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        fan_out(30)
+    caught = time.perf_counter()
+    timer.join()
+    assert caught - sent[0] < 0.2, caught - sent[0]
+    time.sleep(0.7)  # in-flight calls (0.5 s) finish in the background
+    assert starts and all(s < sent[0] for s in starts), (len(starts), starts[-1] - sent[0])
+    assert len(starts) <= 4  # max_workers=3 (+ the caller helping): 26+ never started
+
+
+# -- thread-bound objects, thread-locals, context variables --------------------------------
+
+
+def test_sqlite_connection_argument_runs_on_the_callers_thread():
+    conn = sqlite3.connect(":memory:")
+    conn.execute("create table t (k integer, v text)")
+    conn.executemany("insert into t values (?, ?)", [(i, f"v{i}") for i in range(5)])
+
+    def lookup(db, k):
+        time.sleep(0.005)  # known I/O: deferred unless pinned
+        return db.execute("select v from t where k = ?", (k,)).fetchone()[0]
+
+    def read_all(db, keys):
+        return [lookup(db, k) for k in keys]
+
+    expected = read_all(conn, range(5))
+    assert wavejit.jit(read_all)(conn, range(5)) == expected
+    conn.close()
+
+
+_conn: sqlite3.Connection | None = None
+
+
+def _global_lookup(k):
+    time.sleep(0.005)
+    assert _conn is not None
+    return _conn.execute("select ?", (k,)).fetchone()[0]
+
+
+def test_sqlite_connection_global_runs_on_the_callers_thread():
+    global _conn
+    _conn = sqlite3.connect(":memory:")
+    try:
+        def read_all(keys):
+            return [_global_lookup(k) for k in keys]
+
+        assert wavejit.jit(read_all)([1, 2, 3]) == read_all([1, 2, 3]) == [1, 2, 3]
+    finally:
+        _conn.close()
+        _conn = None
+
+
+_local = threading.local()
+
+
+def _greet(x):
+    time.sleep(0.005)
+    return f"{_local.user}:{x}"
+
+
+def test_thread_local_read_by_a_callee_sees_the_callers_value():
+    # Decision (docs/DESIGN.md): callees that use a module-level threading.local run
+    # on the caller's thread, where its attributes are the caller's.
+    _local.user = "ann"
+
+    def greet_all(xs):
+        return [_greet(x) for x in xs]
+
+    assert wavejit.jit(greet_all)("abc") == greet_all("abc") == ["ann:a", "ann:b", "ann:c"]
+
+
+_user: contextvars.ContextVar[str] = contextvars.ContextVar("_user", default="nobody")
+
+
+def _login(name):
+    time.sleep(0.005)
+    _user.set(name)
+    return name
+
+
+def _whoami(tag):
+    time.sleep(0.005)
+    return f"{tag}:{_user.get()}"
+
+
+def test_context_var_set_in_a_callee_reaches_later_code():
+    def session(name):
+        _login(name)
+        a = _whoami("a")
+        b = _whoami("b")
+        return [a, b, _user.get()]
+
+    expected = contextvars.copy_context().run(session, "ann")
+    got = contextvars.copy_context().run(wavejit.jit(session), "ann")
+    assert got == expected == ["a:ann", "b:ann", "ann"]
+
+
+# -- external effects after a failure ------------------------------------------------------
+
+
+def test_file_writing_callees_do_not_run_after_an_earlier_failure(tmp_path):
+    def post(i):
+        time.sleep(0.02)
+        if i == 0:
+            raise ConnectionError("call 0 fails")
+        with open(tmp_path / f"{i}.txt", "w") as fh:
+            fh.write(str(i))
+        return i
+
+    def post_all(n):
+        return [post(i) for i in range(n)]
+
+    with pytest.raises(ConnectionError):
+        post_all(20)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ConnectionError):
+        wavejit.jit(post_all)(20)
+    time.sleep(0.1)  # anything that did start would have written by now
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_effects_scan():
+    from wavejit._effects import external_effects
+
+    def reads(p):
+        return open(p).read()
+
+    def writes(p):
+        Path(p).write_text("x")
+
+    def removes(p):
+        import os
+
+        os.remove(p)
+
+    def inserts(db):
+        db.execute("INSERT INTO t VALUES (1)")
+
+    def selects(db):
+        return db.execute("select 1").fetchone()
+
+    assert external_effects(reads) is None and external_effects(selects) is None
+    assert external_effects(writes) and external_effects(inserts)
+    assert external_effects(removes) is None or "remove" in external_effects(removes)
+
+
+# -- stale source --------------------------------------------------------------------------
+
+
+def test_stale_source_runs_the_imported_code(tmp_path, monkeypatch):
+    module = tmp_path / "wj_stale_mod.py"
+    module.write_text(
+        "import time\n\n"
+        "def fetch(x):\n    time.sleep(0.001)\n    return x\n\n"
+        "def pipeline(xs):\n    return [fetch(x) * 2 for x in xs]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("wj_stale_mod")
+    try:
+        # Edited after the import, same line count (a deploy, a hot reload).
+        module.write_text(module.read_text().replace("* 2", "* 3"))
+        import linecache
+
+        linecache.checkcache(str(module))
+        jitted = wavejit.jit(mod.pipeline)
+        assert jitted([1, 2]) == mod.pipeline([1, 2]) == [2, 4]
+        assert "changed after it was imported" in str(jitted.explain())
+    finally:
+        sys.modules.pop("wj_stale_mod", None)
+
+
+# -- progress, logging, tracing ------------------------------------------------------------
+
+
+def test_progress_bar_counts_deferred_calls():
+    pytest.importorskip("tqdm")
+
+    def fetch(i):
+        time.sleep(0.005)
+        return i
+
+    @wavejit.jit
+    def fan_out(n):
+        return [fetch(i) for i in range(n)]
+
+    out = _io.StringIO()
+    with wavejit.progress(file=out) as bar:
+        assert fan_out(10) == list(range(10))
+    assert bar.done == bar.total >= 10
+    assert f"{bar.total}/{bar.total}" in out.getvalue()
+
+
+def test_log_records(caplog):
+    def fetch(i):
+        time.sleep(0.005)
+        return i
+
+    @wavejit.jit
+    def fan_out(n):
+        return [fetch(i) for i in range(n)]
+
+    with caplog.at_level(logging.DEBUG, logger="wavejit"):
+        fan_out(3)
+        with RateLimitedServer(cap=100, latency=0.01) as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+            wavejit.limit(client, max_concurrency=1)
+            ask = _asker(client)
+
+            @wavejit.jit
+            def asks(qs):
+                return [ask(q) for q in qs]
+
+            asks(["a", "b", "c"])
+    messages = [r.getMessage() for r in caplog.records if r.name == "wavejit"]
+    assert any("deferred call" in m and "fetch" in m and "started" in m for m in messages)
+    assert any("limited to 1 concurrent" in m for m in messages)
+    assert any("throttling" in m for m in messages)
+
+
+def test_otel_spans_in_deferred_calls_are_children_of_the_callers_span():
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+
+    def fetch(i):
+        with tracer.start_as_current_span(f"fetch-{i}"):
+            time.sleep(0.01)
+            return threading.current_thread().name
+
+    @wavejit.jit
+    def fan_out(n):
+        return [fetch(i) for i in range(n)]
+
+    with tracer.start_as_current_span("caller") as parent:
+        threads = fan_out(4)
+    assert any(t != threading.current_thread().name for t in threads)  # really deferred
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    for i in range(4):
+        child = spans[f"fetch-{i}"]
+        assert child.parent is not None
+        assert child.parent.span_id == parent.get_span_context().span_id
+        assert child.context.trace_id == parent.get_span_context().trace_id
