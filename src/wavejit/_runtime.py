@@ -40,10 +40,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._effects import external_effects as _external_effects
 from ._errors import CancelledError, add_note
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
+from ._limits import run as _run_limited
 from ._sites import has_effects
+from ._threadbound import keep_order as _keep_order
 from ._traceback import trim
 
 __all__ = ["Pending", "Invocation", "is_shareable"]
@@ -94,7 +97,8 @@ def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ..
     wall0, cpu0 = _perf_counter(), _thread_time()
     pending.started = wall0  # the call itself, after its dependencies
     try:
-        return fn(*args, **kwargs)
+        # Provider limits, re-issue on 429, @wavejit.io options, progress (_limits).
+        return _run_limited(fn, args, kwargs, pending.site is not None, inv)
     except BaseException as exc:
         if pending.site is not None:
             add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
@@ -244,6 +248,8 @@ class Invocation:
         """A candidate call site: defer the call or run it inline, as the plan says."""
         site = self.code.sites[site_index]
         decision = site.decide(fn)
+        # Thread-bound objects, ContextVar / thread-local callees, external effects.
+        decision = _keep_order(decision, fn, args, kwargs)
         if decision.defer:
             return self._defer(site, decision, fn, args, kwargs)
         if decision.profile and _passes_io_client(args, kwargs):
@@ -377,8 +383,9 @@ class Invocation:
                 touched.append((a, decision.mutates_arg(position, args, kwargs)))
         if touched:
             self._borrow(pending, touched, deps)
-            if any(may_mutate for _, may_mutate in touched):
-                self._commit_after(deps)
+        if (touched and any(may_mutate for _, may_mutate in touched)
+                or _external_effects(fn) is not None):  # files, db (_effects)
+            self._commit_after(deps)
         self.spawned.append(pending)
         self.deferred_count += 1
         if deps:
@@ -552,6 +559,8 @@ class Invocation:
         `exc` came from a deferred call, the ones spawned after it are cancelled or
         waited for. The earliest failure in program order is returned.
         """
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            return self.abandon(exc)
         spawned = self.spawned
         start = self.settled
         end = len(spawned)
@@ -579,6 +588,19 @@ class Invocation:
         self.barrier()
         self._finish()
         return value
+
+    def abandon(self, exc: BaseException) -> BaseException:
+        """`exc` (KeyboardInterrupt, SystemExit) arrived at no point of the program order:
+        cancel every call that has not started and wait for none. Calls in flight
+        finish in the background (threads cannot be stopped); their results are
+        dropped, and a call still waiting for a provider slot does not start
+        (`_limits.run` checks ``done``). Returns `exc`, to be raised at once."""
+        for pending in self.spawned[self.settled:]:
+            pending.cancel()
+        self.settled = len(self.spawned)
+        self.dirty.clear()  # never resolved: that would wait for calls in flight
+        self._release_settled()
+        return exc
 
     def fail_exit(self, exc: BaseException) -> BaseException:
         """The function body raised `exc`: settle everything; what to raise instead."""
