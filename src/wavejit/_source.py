@@ -24,6 +24,8 @@ import inspect
 import linecache
 import types
 
+from ._freshness import stale_reason
+
 __all__ = ["NoSource", "function_def"]
 
 
@@ -61,6 +63,9 @@ def function_def(fn: types.FunctionType, name: str | None = None,
     expected = fn.__name__ if name is None else name
     if node.name != expected:
         raise NoSource(f"its source defines {node.name!r}, not {expected!r}")
+    stale = stale_reason(fn, node)  # the file changed after the import (_freshness)
+    if stale is not None:
+        raise NoSource(stale)
     return node
 
 
