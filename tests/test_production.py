@@ -21,7 +21,7 @@ import openai
 import pytest
 
 import wavejit
-from wavejit import _limits
+from wavejit import _limits, _providers
 from wavejit.bench.ratelimited import RateLimitedServer
 
 
@@ -130,8 +130,8 @@ def test_limiter_aimd_and_retry_after_parsing():
     for epoch, _ in held[2:]:
         lim.release(epoch, refused=False)
     assert 4 < lim.limit < 6  # additive increase: about 1/limit per success
-    assert _limits._retry_after({"retry-after": "1.5"}) == 1.5
-    assert _limits._retry_after({"retry-after-ms": "250"}) == 0.25
+    assert _providers._retry_after({"retry-after": "1.5"}) == 1.5
+    assert _providers._retry_after({"retry-after-ms": "250"}) == 0.25
     assert _limits.parse_rate("120/min") == 2.0
 
 

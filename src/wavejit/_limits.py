@@ -43,7 +43,6 @@ them with a fake clock.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 import random
@@ -51,12 +50,20 @@ import threading
 import time
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from ._errors import CancelledError
 from ._observe import call_finished, call_started
+from ._policy import CallPolicy, policy_call
+from ._providers import (
+    Refusal,
+    _global_hosts,
+    _host_of_url,
+    _is_client,
+    client_host,
+    rate_limit_info,
+)
 
 __all__ = [
     "CallPolicy", "Limiter", "TokenBucket", "limit", "limiter", "run", "snapshot",
@@ -262,45 +269,6 @@ def reset() -> None:
 # -- keys ------------------------------------------------------------------------------
 
 
-def _host_of_url(url: Any) -> str | None:
-    host = getattr(url, "host", None)
-    if isinstance(host, str):  # httpx.URL
-        if not host:
-            return None
-        port = getattr(url, "port", None)
-        return f"{host}:{port}" if port else host
-    if isinstance(url, str) and url.startswith(("http://", "https://")):
-        parts = urlsplit(url)
-        if parts.hostname is None:
-            return None
-        return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
-    return None
-
-
-_NO_HOST = object()
-_host_type_cache: dict[type, bool] = {}
-
-
-def client_host(obj: Any, depth: int = 0) -> str | None:
-    """The host of a client object's ``base_url`` (through ``_client`` chains)."""
-    t = type(obj)
-    if _host_type_cache.get(t) is False or depth > 3:
-        return None
-    base = getattr(obj, "base_url", _NO_HOST)
-    if base is not _NO_HOST:
-        _host_type_cache[t] = True
-        return _host_of_url(base)
-    inner = getattr(obj, "_client", None)
-    if inner is not None and inner is not obj:
-        found = client_host(inner, depth + 1)
-        if found is not None:
-            _host_type_cache[t] = True
-            return found
-    if depth == 0 and t not in _host_type_cache:
-        _host_type_cache[t] = False
-    return None
-
-
 def _resource_key(resource: Any) -> Any:
     if isinstance(resource, str):
         return resource.lower()
@@ -313,44 +281,6 @@ def _function_key(fn: Any) -> Any:
     from ._hints import callee_key
 
     return ("function", callee_key(fn))
-
-
-def _is_client(value: Any) -> bool:
-    from ._hints import is_io_client_type
-
-    return not isinstance(value, (str, bytes, int, float, tuple, type)) and \
-        is_io_client_type(type(value))
-
-
-def _global_hosts(fn: Any, depth: int, seen: set[Any]) -> set[str]:
-    """Hosts of the clients among the globals `fn`'s code names (and its callees')."""
-    code = getattr(fn, "__code__", None)
-    glob = getattr(fn, "__globals__", None)
-    if code is None or glob is None or code in seen:
-        return set()
-    seen.add(code)
-    found: set[str] = set()
-    for name in code.co_names:
-        value = glob.get(name)
-        if value is None:
-            continue
-        if isinstance(value, types.FunctionType):
-            if depth < 2:
-                found |= _global_hosts(value, depth + 1, seen)
-        elif _is_client(value):
-            host = client_host(value)
-            if host is not None:
-                found.add(host)
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        if _is_client(value):
-            host = client_host(value)
-            if host is not None:
-                found.add(host)
-    return found
 
 
 @dataclass(frozen=True)
@@ -438,67 +368,6 @@ def _call_keys(fn: Any, plan: _Plan, args: tuple[Any, ...],
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), list, dict, tuple})
 
 
-# -- rate-limit errors -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Refusal:
-    retry_after: float | None
-    host: str | None
-
-
-def rate_limit_info(exc: BaseException) -> Refusal | None:
-    """A `Refusal` if `exc` is a provider's rate-limit error (HTTP 429), else None."""
-    response = getattr(exc, "response", None)
-    status = getattr(exc, "status_code", None)
-    if status is None and response is not None:
-        status = getattr(response, "status_code", None)
-    if status != 429 and type(exc).__name__ != "RateLimitError":
-        return None
-    headers = getattr(response, "headers", None)
-    return Refusal(_retry_after(headers), _error_host(exc, response))
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000.0)
-        value = headers.get("retry-after")
-    except (AttributeError, ValueError, TypeError):
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    import email.utils  # only for an HTTP-date Retry-After: keeps `import wavejit` light
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _error_host(exc: BaseException, response: Any) -> str | None:
-    for holder in (getattr(response, "request", None), getattr(exc, "request", None),
-                   response):
-        if holder is None:
-            continue
-        try:
-            url = getattr(holder, "url", None)
-        except RuntimeError:  # httpx.Response.request unset
-            continue
-        host = _host_of_url(url) or (_host_of_url(str(url)) if url is not None else None)
-        if host is not None:
-            return host
-    return None
-
-
 def reissue_safe(fn: Any) -> bool:
     """A callee that may be called a second time: the scan shows no write besides the
     request itself (no globals, no argument mutated, no external effects)."""
@@ -516,84 +385,6 @@ def backoff_delay(attempt: int, retry_after: float | None, base: float = BACKOFF
     """Retry-After (else ``base * 2**attempt``, capped) plus jitter of the same size."""
     delay = retry_after if retry_after is not None else min(BACKOFF_MAX, base * 2 ** attempt)
     return float(delay + clock.uniform(0.0, delay))
-
-
-# -- policies (@wavejit.io options) ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallPolicy:
-    """Options of ``@wavejit.io(...)`` applied to each deferred call of the function.
-
-    ``retries``: how many more attempts after a failure in ``retry_on`` (default: every
-    ``Exception``), spaced ``backoff * 2**attempt`` plus jitter of the same size
-    (``backoff`` may also be a function of the attempt number returning seconds); or a
-    ``tenacity.Retrying`` object, which then runs the call. Never applied to callees
-    whose scan shows effects (they run once, as in plain Python). ``timeout``: seconds
-    after which the call's use raises ``TimeoutError`` (the call itself cannot be
-    stopped: it finishes in the background and its result is dropped).
-    """
-
-    max_concurrency: int | None = None
-    rate: float | str | None = None
-    timeout: float | None = None
-    retries: Any = 0
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
-    backoff: float | Callable[[int], float] = 0.5
-    warned: list[bool] = field(default_factory=list, compare=False)
-
-    def delay(self, attempt: int) -> float:
-        if callable(self.backoff):
-            return float(self.backoff(attempt))
-        base = self.backoff * 2 ** attempt
-        return float(base + clock.uniform(0.0, base))
-
-
-def _with_retries(policy: CallPolicy, fn: Any, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> Any:
-    retries = policy.retries
-    if not isinstance(retries, int):
-        return retries(fn, *args, **kwargs)  # a tenacity.Retrying (or any such policy)
-    attempt = 0
-    while True:
-        try:
-            return fn(*args, **kwargs)
-        except policy.retry_on as exc:
-            if attempt >= retries:
-                raise
-            delay = policy.delay(attempt)
-            attempt += 1
-            log.info("wavejit: retrying %s after %s (attempt %d of %d, in %.3f s)",
-                     _name(fn), type(exc).__name__, attempt, retries, delay)
-            clock.sleep(delay)
-
-
-def _with_timeout(timeout: float, fn: Any, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> Any:
-    """Run the call on its own daemon thread; raise TimeoutError after `timeout` s.
-
-    Threads cannot be stopped: a call that overruns finishes in the background and its
-    result is dropped.
-    """
-    box: list[Any] = []
-    done = threading.Event()
-    context = contextvars.copy_context()
-
-    def body() -> None:
-        try:
-            box.append((True, context.run(fn, *args, **kwargs)))
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            box.append((False, exc))
-        done.set()
-
-    threading.Thread(target=body, name=f"wavejit-timeout-{_name(fn)}", daemon=True).start()
-    if not done.wait(timeout):
-        raise TimeoutError(f"{_name(fn)} did not finish within {timeout} s "
-                           f"(@wavejit.io(timeout={timeout}))")
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
 
 
 def _name(fn: Any) -> str:
@@ -643,7 +434,7 @@ def _run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], owner: Any) -> 
         def call() -> Any:
             return fn(*args, **kwargs)
     else:
-        call = _policy_call(policy, fn, args, kwargs)
+        call = policy_call(policy, fn, args, kwargs)
     return _limited(keys, fn, call, owner)
 
 
@@ -659,29 +450,6 @@ def _first_refusal(fn: Any, refusal: Refusal) -> tuple[Any, ...]:
     found.reissued += 1
     clock.sleep(backoff_delay(0, refusal.retry_after))
     return (refusal.host,)
-
-
-def _policy_call(policy: CallPolicy, fn: Any, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Callable[[], Any]:
-    retry = bool(policy.retries)
-    if retry and not reissue_safe(fn):
-        if not policy.warned:
-            policy.warned.append(True)
-            log.warning("wavejit: %s has effects (its scan shows writes): not retried",
-                        _name(fn))
-        retry = False
-
-    def call() -> Any:
-        if retry:
-            if policy.timeout is not None:
-                return _with_timeout(policy.timeout, _with_retries,
-                                     (policy, fn, args, kwargs), {})
-            return _with_retries(policy, fn, args, kwargs)
-        if policy.timeout is not None:
-            return _with_timeout(policy.timeout, fn, args, kwargs)
-        return fn(*args, **kwargs)
-
-    return call
 
 
 def _learn(fn: Any, host: str) -> None:
