@@ -177,7 +177,7 @@ def test_run_record_waves_and_critical_path() -> None:
     jitted("x")
     run = jitted.last_run
     assert run is not None
-    assert [len(w) for w in run.waves()] == [1, 2, 1]
-    length, path = run.critical_path()
+    assert [len(w) for w in run.waves] == [1, 2, 1]
+    length, path = run.critical_path
     assert len(path) == 3 and length <= run.sum_of_calls
     assert run.predicted_speedup > 1.2  # four calls of L on a 3 L path

@@ -172,6 +172,7 @@ class JitFunction(Generic[P, R]):
         self._plain_reason = reason
         self._fallback = fallback
         self._impl = self._fn
+        self._last_run = None  # rebuilt marked stale: it is from before
 
     def _record(self, inv: Invocation | AsyncInvocation) -> None:
         # Built on demand: most invocations are never inspected.
@@ -180,12 +181,13 @@ class JitFunction(Generic[P, R]):
 
     @property
     def last_run(self) -> RunRecord | None:
-        """The deferred calls of the last invocation that deferred any."""
+        """The deferred calls of the last invocation that deferred any; marked
+        ``stale`` once the function runs plain (the record is from before that)."""
         if self._last_run is None and self._last_invocation is not None:
             inv, finished = self._last_invocation
             calls = call_records(inv.spawned)
             self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
-                                       finished, calls)
+                                       finished, calls, stale=self._impl is self._fn)
         return self._last_run
 
     def explain(self) -> Report:

@@ -2,15 +2,25 @@
 
 Readable with ``str()``, structured through their fields, exportable (Mermaid,
 Chrome / Perfetto trace JSON). No behaviour here.
+
+One style throughout: what a record *is* or *measures* is an attribute or a property
+(``calls``, ``wall``, ``waves``, ``critical_path``, ``predicted_speedup``); exports
+are methods, ``to_*()`` returning text and ``write_*(path)`` writing a file.
 """
 
 from __future__ import annotations
 
 import graphlib
 import json
+import os
 from dataclasses import dataclass, field
 
 __all__ = ["Report", "SiteReport", "RunRecord", "CallRecord"]
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 call"``, ``"2 calls"``."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 @dataclass(frozen=True)
@@ -33,21 +43,29 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """The deferred calls of one invocation, with its wall time."""
+    """The deferred calls of one invocation, with its wall time.
+
+    ``stale`` is set on the record `JitFunction.last_run` keeps after the function has
+    gone plain: it describes an invocation from before, not the latest call.
+    """
 
     function: str
     started: float
     finished: float
     calls: list[CallRecord]
+    stale: bool = False
 
     @property
     def wall(self) -> float:
+        """The invocation's wall time, seconds."""
         return self.finished - self.started
 
     @property
     def sum_of_calls(self) -> float:
+        """The deferred calls' durations added up, seconds."""
         return sum(c.seconds for c in self.calls)
 
+    @property
     def waves(self) -> list[list[int]]:
         """Call indices by topological level of their dependencies (graphlib)."""
         sorter = graphlib.TopologicalSorter({i: c.deps for i, c in enumerate(self.calls)})
@@ -59,10 +77,12 @@ class RunRecord:
             sorter.done(*ready)
         return waves
 
+    @property
     def critical_path(self) -> tuple[float, list[CallRecord]]:
-        """The longest chain of dependent calls, by measured duration."""
+        """``(seconds, calls)``: the longest chain of dependent calls, by measured
+        duration (the same shape as `Graph.critical_path`'s answer)."""
         best: dict[int, tuple[float, list[int]]] = {}
-        for wave in self.waves():
+        for wave in self.waves:
             for i in wave:
                 call = self.calls[i]
                 before = max((best[d] for d in call.deps), default=(0.0, []),
@@ -76,13 +96,19 @@ class RunRecord:
     @property
     def predicted_speedup(self) -> float:
         """Sum of the calls' durations over the critical path: the best overlap allows."""
-        length, _ = self.critical_path()
+        length, _ = self.critical_path
         return self.sum_of_calls / length if length > 0 else 1.0
 
     @property
     def achieved_speedup(self) -> float:
         """Sum of the deferred calls' durations over the invocation's wall time."""
         return self.sum_of_calls / self.wall if self.wall > 0 else 1.0
+
+    def write_chrome_trace(self, path: str | os.PathLike[str]) -> None:
+        """Write `to_chrome_trace()` to `path` (open it in ui.perfetto.dev or
+        chrome://tracing)."""
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(self.to_chrome_trace())
 
     def to_chrome_trace(self) -> str:
         """Chrome / Perfetto trace JSON (open in chrome://tracing or ui.perfetto.dev)."""
@@ -109,9 +135,10 @@ class RunRecord:
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        return (f"{self.function}: {len(self.calls)} deferred calls, wall "
+        return (f"{self.function}: {plural(len(self.calls), 'deferred call')}, wall "
                 f"{1000 * self.wall:.1f} ms, sum of calls {1000 * self.sum_of_calls:.1f} ms "
-                f"(x{self.achieved_speedup:.2f})")
+                f"(x{self.achieved_speedup:.2f})"
+                + (" - from before the function went plain" if self.stale else ""))
 
 
 @dataclass(frozen=True)
@@ -156,7 +183,7 @@ class Report:
             lines.append(f"  {kind}: {self.reason}")
         if self.compile_seconds is not None:
             lines.append(f"  compiled in {1000 * self.compile_seconds:.2f} ms; "
-                         f"{self.invocations} invocation(s) of the rewritten code")
+                         f"{plural(self.invocations, 'invocation')} of the rewritten code")
         if self.sites:
             lines.append("  call sites:")
         for s in self.sites:

@@ -22,11 +22,16 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
+import os
+import re
 import types
 
 from ._freshness import stale_reason
 
 __all__ = ["NoSource", "function_def"]
+
+# The line a function's code starts at: its first decorator or its def.
+_DEF_OR_DECORATOR = re.compile(r"\s*(@|(async\s+)?def\s)")
 
 
 class NoSource(Exception):
@@ -43,10 +48,16 @@ def function_def(fn: types.FunctionType, name: str | None = None,
     """
     code = fn.__code__
     filename, first = code.co_filename, code.co_firstlineno
+    if code.co_name == "<lambda>":
+        raise NoSource("a lambda: only a function defined with a def statement is "
+                       "rewritten")
     lines = linecache.getlines(filename, fn.__globals__)
     if not lines or first > len(lines):
         raise NoSource(f"no source available for {filename!r} (a REPL, exec or a "
                        "compiled-only module)")
+    if not _DEF_OR_DECORATOR.match(lines[first - 1]):
+        text = lines[first - 1].strip()
+        raise NoSource(_not_its_source(filename, first, f"`{text}`" if text else "a blank line"))
     try:
         tree = _parse_at(lines, first, _block_end(lines, first, code))
     except SyntaxError:
@@ -59,14 +70,26 @@ def function_def(fn: types.FunctionType, name: str | None = None,
     if isinstance(node, ast.If):  # the `if 1:` wrapper of an indented def
         node = node.body[0]
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        raise NoSource("its source is not a def statement (a lambda?)")
+        raise NoSource(_not_its_source(filename, first, "no def statement"))
     expected = fn.__name__ if name is None else name
     if node.name != expected:
-        raise NoSource(f"its source defines {node.name!r}, not {expected!r}")
+        raise NoSource(_not_its_source(filename, first, f"the def of {node.name!r}")
+                       if name is None and node.name != code.co_name else
+                       f"its source defines {node.name!r}, not {expected!r}")
     stale = stale_reason(fn, node)  # the file changed after the import (_freshness)
     if stale is not None:
         raise NoSource(stale)
     return node
+
+
+def _not_its_source(filename: str, line: int, found: str) -> str:
+    """Why the file's text at the function's first line is not its ``def``."""
+    if len(found) > 60:
+        found = found[:56] + "...`"
+    return (f"{os.path.basename(filename)}:{line} holds {found}, not this function's "
+            "def: the function was compiled from other text than the file holds "
+            "(exec() or compile() under this file name, or the file changed after it "
+            "was imported)")
 
 
 def _first_body_line(code: types.CodeType, first: int) -> int:

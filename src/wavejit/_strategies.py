@@ -53,9 +53,11 @@ class FunctionFeatures:
     operator: bool
 
     def describe(self) -> str:
-        return (f"{self.sites} candidate call sites, {self.static_io_sites} with a known "
-                f"I/O callee, {self.loop_sites} in loops, {self.ensemble_sites} ensemble "
-                f"sites (calling a loop variable), Operator.forward: {self.operator}")
+        sites = "candidate call site" if self.sites == 1 else "candidate call sites"
+        ensembles = "ensemble site" if self.ensemble_sites == 1 else "ensemble sites"
+        return (f"{self.sites} {sites}, {self.static_io_sites} with a known I/O callee, "
+                f"{self.loop_sites} in loops, {self.ensemble_sites} {ensembles} (calling a "
+                f"loop variable), Operator.forward: {self.operator}")
 
 
 @dataclass(frozen=True)
