@@ -61,8 +61,10 @@ async def _run_deferred(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
         await asyncio.wait([dep.task])
         if dep._exception is not None:
             raise dep._exception
-    args = tuple([await inv.wait(a) for a in args])
-    kwargs = {k: await inv.wait(v) for k, v in kwargs.items()}
+    # Resolve, but do not wait for the borrowers of the arguments: this very task is
+    # one of them (a list or dict display passed to it), so waiting would never end.
+    args = tuple([await inv.resolve(a) for a in args])
+    kwargs = {k: await inv.resolve(v) for k, v in kwargs.items()}
     pending.started = time.perf_counter()
     try:
         return await fn(*args, **kwargs)
@@ -143,6 +145,14 @@ class AsyncInvocation:
         except Exception as exc:
             self.delivered[id(exc)] = exc  # raised once; barriers do not raise it again
             raise
+
+    async def resolve(self, x: Any) -> Any:
+        """The deep value of `x` (its Pendings awaited), without waiting for borrowers."""
+        if type(x) is AsyncPending:
+            return await x.value()
+        if self.dirty and id(x) in self.dirty:
+            await self._resolve(x)
+        return x
 
     async def shallow(self, x: Any) -> Any:
         try:

@@ -232,7 +232,7 @@ class _Rewriter:
 
     def __init__(self, local_names: set[str], scan: _Prescan, may_pend: set[str],
                  guarded: set[str], first_lineno: int, is_async: bool = False,
-                 hooked: set[tuple[int, int]] | None = None) -> None:
+                 hooked: set[tuple[int, int]] | None = None, speculate: bool = False) -> None:
         self.is_async = is_async
         self.locals = local_names
         self.builtin_typed = scan.builtin_typed
@@ -249,7 +249,13 @@ class _Rewriter:
         self.loop_depth = 0
         self.loop_vars: list[set[str]] = []  # targets of the enclosing loops / comprehensions
         # id(node) -> the names of a glue candidate (empty: not glue); read many times
-        self._glue_names: dict[int, list[str]] = {}
+        self._glue_names: dict[int, tuple[list[str], list[str]]] = {}
+        self._site_of: dict[int, int] = {}  # id(call node) -> its site index
+        self.loops = 0  # loops issued ahead so far (names their temporaries)
+        # While rewriting the retired part of a loop issued ahead: id(hoisted call) ->
+        # (its temporary, the item's group variable, its part index).
+        self.hoisted: dict[int, tuple[str, str, int]] = {}
+        self.speculate = speculate
 
     # -- names -------------------------------------------------------------------------
 
@@ -282,10 +288,12 @@ class _Rewriter:
         if isinstance(node, ast.Await):
             return self.is_async and isinstance(node.value, ast.Call) and (
                 self.is_callable_candidate(node.value))
-        if isinstance(node, (ast.JoinedStr, ast.BinOp)):
-            return not self.is_async and self.lazy_bindings and self.is_glue(node)
+        if isinstance(node, _GLUE_ROOTS) and not self.is_async and self.lazy_bindings and (
+            self.is_glue(node) or self.fresh_chain(node) is not None
+        ):
+            return True
         if isinstance(node, ast.Call):
-            return self.is_candidate(node) or any(
+            return id(node) in self.hoisted or self.is_candidate(node) or any(
                 self.may_pend_expr(a) for a in node.args
             )
         if isinstance(node, (ast.List, ast.Tuple)):
@@ -420,6 +428,12 @@ class _Rewriter:
             return _at(_call("new_dict", new_dcomp), node)
         if lazy and not self.is_async and self.lazy_bindings and self.is_glue(node):
             return self.later(node)
+        if lazy and not self.is_async and self.lazy_bindings and isinstance(
+            node, (ast.Attribute, ast.Subscript)
+        ):
+            root = self.fresh_chain(node)
+            if root is not None:
+                return self.later_chain(node, root)
         if isinstance(node, ast.BinOp) and (
             self.may_pend_expr(node.left) or self.may_pend_expr(node.right)
         ):
@@ -494,6 +508,18 @@ class _Rewriter:
         return out
 
     def call(self, node: ast.Call, lazy: bool) -> ast.expr:
+        hoisted = self.hoisted.get(id(node))
+        if hoisted is not None:  # issued ahead: its value, taken at its place
+            temp, group, index = hoisted
+            take = _at(_call("take", ast.Name(group, ast.Load()), ast.Constant(index),
+                             ast.Name(temp, ast.Load())), node)
+            return take if lazy else _at(_call("wait", take), node)
+        if lazy and not self.is_async and self.lazy_bindings:
+            if self.is_glue(node):
+                return self.later(node)  # a pending result's own method: r.strip()
+            fresh = self.fresh_chain(node)
+            if fresh is not None:
+                return self.later_chain(node, fresh)
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS and (
             self.lazy_bindings
@@ -549,12 +575,52 @@ class _Rewriter:
         indexes or combines values: it can run later, once its inputs have arrived,
         as a continuation. Calls, comprehensions and anything else are not glue.
         """
-        if not isinstance(node, (ast.JoinedStr, ast.BinOp)):
+        if not isinstance(node, _GLUE_ROOTS):
             return False
-        names = self._glue_names.get(id(node))
-        if names is None:
-            names = self._glue_names[id(node)] = _glue_names(node)
-        return any(name in self.may_pend for name in names)
+        parts = self._glue_names.get(id(node))
+        if parts is None:
+            parts = self._glue_names[id(node)] = _glue_parts(node)
+        names, receivers = parts
+        # A method may be called only on a pending result itself (its own method,
+        # ``r.strip()``): a method of anything else may have effects.
+        return any(name in self.may_pend for name in names) and all(
+            r in self.may_pend for r in receivers)
+
+    def fresh_chain(self, node: ast.expr) -> ast.Call | None:
+        """``ask(x).choices[0].message.content``: reads on a candidate call's fresh
+        result (nothing else holds it). Returns the root call, if `node` is one."""
+        root: ast.expr = node
+        while True:
+            if isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            elif isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute) and (
+                _glue_method(root.func.attr) and self._is_chain_link(root)
+            ) and (
+                isinstance(root.func.value, (ast.Call, ast.Attribute, ast.Subscript))
+            ) and _chain_root(root.func.value) is not None:
+                root = root.func.value
+            else:
+                break
+        if root is node or not isinstance(root, ast.Call) or not self.is_candidate(root):
+            return None
+        if id(root) in self.hoisted:
+            return None
+        names, receivers = _glue_parts(_replace_root(node, root, ast.Name("_wj_v", ast.Load())))
+        if "_wj_v" not in names or any(r != "_wj_v" for r in receivers):
+            return None
+        return root
+
+    def _is_chain_link(self, call: ast.Call) -> bool:
+        return all(isinstance(a, ast.Constant) for a in call.args) and all(
+            isinstance(k.value, ast.Constant) for k in call.keywords)
+
+    def later_chain(self, node: ast.expr, root: ast.Call) -> ast.expr:
+        """``later(lambda _wj_v: <node with root as _wj_v>, <root call>)``."""
+        body = _replace_root(node, root, _at(ast.Name("_wj_v", ast.Load()), root))
+        params = ast.arguments(posonlyargs=[], args=[ast.arg(arg="_wj_v")], vararg=None,
+                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+        return _at(_call("later", ast.Lambda(args=params, body=body),
+                         self.expr(root, True)), node)
     def later(self, node: ast.expr) -> ast.expr:
         """``_wj_inv.later(lambda a, b: <node>, a, b)``: the names are bound now."""
         names = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)})
@@ -587,8 +653,12 @@ class _Rewriter:
         root = call.func
         while isinstance(root, (ast.Attribute, ast.Subscript)):
             root = root.value
+        known = self._site_of.get(id(call))
+        if known is not None:
+            return known  # a call emitted twice (a loop issued ahead and its fallback)
         self.sites.append(SiteSpec(lineno, call, in_loop=bool(self.loop_vars),
                                    ensemble=isinstance(root, ast.Name) and root.id in loop_names))
+        self._site_of[id(call)] = len(self.sites) - 1
         return len(self.sites) - 1
 
     def starred_strict(self, node: ast.Starred) -> ast.Starred:
@@ -649,23 +719,12 @@ class _Rewriter:
             cls = type(node)
             return [_at(cls(test=test, body=body, orelse=orelse), node)]
         if isinstance(node, ast.For):
-            if isinstance(node.target, ast.Name) and self.iterates_pending(node.iter) and (
-                self.lazy_bindings and self.can_hold_pending(node.target.id)
-            ):
-                self.bind(node.target.id)
-                it = self.shallow(node.iter) if isinstance(node.iter, ast.Name) else (
-                    _at(_call("shallow", self.expr(node.iter, True)), node.iter))
-            else:
-                it = self.expr(node.iter, False)
-            target = self.target(node.target)
-            self.loop_depth += 1
-            self.loop_vars.append(_names_in(node.target))
-            body = self.body(node.body)
-            self.loop_vars.pop()
-            self.loop_depth -= 1
-            orelse = self.body(node.orelse)
-            return [_at(ast.For(target=target, iter=it, body=body,
-                                              orelse=orelse, type_comment=None), node)]
+            from ._distribute import issue_ahead
+
+            issued = issue_ahead(self, node)
+            if issued is not None:
+                return issued
+            return self.ordinary_for(node)
         if isinstance(node, (ast.Break, ast.Continue)):
             if self.loop_depth_in_guard and self.loop_depth <= self.loop_depth_in_guard[-1]:
                 return [_stmt("barrier"), node]  # leaves a guarded block
@@ -717,6 +776,28 @@ class _Rewriter:
                                     body=self.body(c.body)) for c in node.cases]
             return [_at(ast.Match(subject=subject, cases=cases), node)]
         raise Unsupported(f"statement {type(node).__name__} at line {node.lineno}")
+
+    def ordinary_for(self, node: ast.For, items: ast.expr | None = None) -> list[ast.stmt]:
+        """A ``for`` loop run in order (over `items`, already evaluated, if given)."""
+        if items is not None:
+            it = items
+        elif isinstance(node.target, ast.Name) and self.iterates_pending(node.iter) and (
+            self.lazy_bindings and self.can_hold_pending(node.target.id)
+        ):
+            self.bind(node.target.id)
+            it = self.shallow(node.iter) if isinstance(node.iter, ast.Name) else (
+                _at(_call("shallow", self.expr(node.iter, True)), node.iter))
+        else:
+            it = self.expr(node.iter, False)
+        target = self.target(node.target)
+        self.loop_depth += 1
+        self.loop_vars.append(_names_in(node.target))
+        body = self.body(node.body)
+        self.loop_vars.pop()
+        self.loop_depth -= 1
+        orelse = self.body(node.orelse)
+        return [_at(ast.For(target=target, iter=it, body=body,
+                            orelse=orelse, type_comment=None), node)]
 
     def guarded_body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         """A try/with body: settled before it is left, its failures raised inside it."""
@@ -809,8 +890,10 @@ _GLUE_NODES = (ast.JoinedStr, ast.FormattedValue, ast.BinOp, ast.UnaryOp, ast.Co
 _SPECIAL_EXPRESSIONS = frozenset({
     ast.Name, ast.Call, ast.Await, ast.NamedExpr, ast.List, ast.Tuple, ast.Dict,
     ast.ListComp, ast.DictComp, ast.SetComp, ast.JoinedStr, ast.BinOp, ast.IfExp,
-    ast.Lambda, ast.GeneratorExp,
+    ast.Lambda, ast.GeneratorExp, ast.Attribute, ast.Subscript,
 })
+# Expressions that may be glue (see `_Rewriter.is_glue`).
+_GLUE_ROOTS = (ast.JoinedStr, ast.BinOp, ast.Attribute, ast.Subscript, ast.Call)
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
@@ -877,26 +960,70 @@ def _is_empty_display(node: ast.expr) -> bool:
         isinstance(node, ast.Dict) and not node.keys)
 
 
-def _glue_names(node: ast.expr) -> list[str]:
-    """The names `node` reads if it is glue (see `_Rewriter.is_glue`), else none."""
+def _glue_method(name: str) -> bool:
+    return name not in _MUTATING_METHODS and name not in _CONTAINER_METHODS
+
+
+def _chain_root(node: ast.expr) -> ast.expr | None:
+    """The innermost part of an attribute / subscript / method-call chain."""
+    while True:
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            node = node.func.value
+        else:
+            return node
+
+
+def _glue_parts(node: ast.expr) -> tuple[list[str], list[str]]:
+    """If `node` is glue (see `_Rewriter.is_glue`): the names it reads, and the roots
+    of the receivers whose methods it calls; else two empty lists."""
     names: list[str] = []
+    receivers: list[str] = []
     stack: list[ast.AST] = [node]
     while stack:
         sub = stack.pop()
         if type(sub) is ast.Name:
             if type(sub.ctx) is not ast.Load:
-                return []
+                return [], []
             names.append(sub.id)
             continue
+        if type(sub) is ast.Call:
+            func = sub.func
+            if not isinstance(func, ast.Attribute) or not _glue_method(func.attr):
+                return [], []
+            root = _chain_root(func.value)
+            if not isinstance(root, ast.Name):
+                return [], []
+            receivers.append(root.id)
+            stack.append(func.value)
+            stack.extend(sub.args)
+            stack.extend(k.value for k in sub.keywords)
+            continue
         if not isinstance(sub, _GLUE_NODES):
-            return []
+            return [], []
         for field_name in child_fields(type(sub)):
             value = getattr(sub, field_name, None)
             if type(value) is list:
                 stack.extend(value)
             elif isinstance(value, ast.AST):
                 stack.append(value)
-    return names
+    return names, receivers
+
+
+def _replace_root(node: ast.expr, root: ast.expr, new: ast.expr) -> ast.expr:
+    """A copy of the chain `node` with its innermost part `root` replaced by `new`."""
+    if node is root:
+        return new
+    copy = _clone(node)
+    if isinstance(node, ast.Call):
+        func = _clone(node.func)
+        assert isinstance(func, ast.Attribute)
+        func.value = _replace_root(func.value, root, new)
+        copy.func = func  # type: ignore[attr-defined]
+    else:
+        copy.value = _replace_root(node.value, root, new)  # type: ignore[attr-defined]
+    return copy
 
 
 def _names_in(target: ast.expr) -> set[str]:
@@ -953,7 +1080,7 @@ class _AwaitHooks(ast.NodeTransformer):
 def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
             free_names: set[str], first_lineno: int,
             hooked: set[tuple[int, int]] | None = None,
-            exhaustive: bool = False) -> RewriteResult:
+            exhaustive: bool = False, speculate: bool = False) -> RewriteResult:
     """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot.
 
     `local_names`: the function's locals (``co_varnames``, ``co_cellvars``);
@@ -969,7 +1096,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         # The rewriter builds new nodes and never mutates the input tree, so each
         # pass reads the original; only the last pass's output is kept.
         rewriter = _Rewriter(local_names, scan, may_pend, guarded, first_lineno, is_async,
-                             hooked)
+                             hooked, speculate)
         body = rewriter.body(func.body)
         # Usually one pass suffices: names are bound before they are read, except
         # across loop iterations.

@@ -44,7 +44,12 @@ from ._effects import external_effects as _external_effects
 from ._errors import CancelledError, add_note
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
+from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
 from ._limits import run as _run_limited
+from ._output import Slot
+from ._output import begin as _begin_output
+from ._output import end as _end_output
+from ._output import sink as _output_sink
 from ._sites import has_effects
 from ._threadbound import keep_order as _keep_order
 from ._traceback import trim
@@ -58,7 +63,8 @@ _perf_counter = time.perf_counter
 class Pending(Task[Any]):
     """A deferred call's future. Its value is the call's return value."""
 
-    __slots__ = ("site", "deps", "cpu", "measure", "_inv", "__weakref__")
+    __slots__ = ("site", "deps", "cpu", "measure", "_inv", "group", "gated", "effects",
+                 "slot", "__weakref__")
 
     def __init__(self, inv: Invocation, site: Any, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -69,6 +75,10 @@ class Pending(Task[Any]):
         self.measure = site is not None  # report timings to the site (until known)
         self.cpu = 0.0
         self._inv = inv
+        self.group: IssueGroup | None = None  # issued ahead, not yet retired (`_issue`)
+        self.gated = False  # issued ahead but has effects: runs inline when retired
+        self.effects = False
+        self.slot: Any = None  # where its output goes (see `_output`)
 
     def value(self) -> Any:
         """The result, waiting (or running it here) if needed; re-raises its exception."""
@@ -79,7 +89,21 @@ class Pending(Task[Any]):
 
 def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
-    """Body of a deferred call: resolve the Pendings among its arguments, then call."""
+    """Body of a deferred call: its output goes to its slot (in its own context)."""
+    slot = pending.slot
+    if slot is None:
+        return _call_body(pending, fn, args, kwargs)
+    _output_sink.set(slot)
+    try:
+        return _call_body(pending, fn, args, kwargs)
+    finally:
+        if type(slot) is Slot:
+            slot.seq.done(slot)
+
+
+def _call_body(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+    """Resolve the Pendings among the call's arguments, then call."""
     inv = pending._inv
     for dep in pending.deps:
         # A waiter may run this call before its dependencies were scheduled: help
@@ -141,6 +165,7 @@ class Invocation:
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
+                 "issuing", "unlinked", "output", "_output_token",
                  "_submit_task")
 
     def __init__(self, code: Any, executor: Any) -> None:
@@ -159,6 +184,10 @@ class Invocation:
         self.done = False
         self.last_commit = 0  # index of the last deferred call with effects
         self.delivered: dict[int, BaseException] = {}  # failures already raised
+        self.issuing: IssueGroup | None = None  # the loop item being issued ahead
+        self.unlinked: list[IssueGroup] = []  # items issued ahead, not all retired
+        self.output: Any = None  # the Sequencer ordering output, from the first deferral
+        self._output_token: Any = None
 
     # -- resolution -------------------------------------------------------------------
 
@@ -203,6 +232,8 @@ class Invocation:
         The object may escape here (stored elsewhere, passed on), so it is disowned:
         no Pending will be stored into it from now on.
         """
+        if self.issuing is not None:
+            self._ready_or_stop(x)
         try:
             if type(x) is Pending:
                 if self.borrowed:
@@ -221,6 +252,8 @@ class Invocation:
 
     def shallow(self, x: Any) -> Any:
         """`x` itself resolved, but not the Pendings inside it; no borrower outstanding."""
+        if self.issuing is not None:
+            self._ready_or_stop(x)
         try:
             if type(x) is Pending:
                 x = x.value()
@@ -230,6 +263,19 @@ class Invocation:
         except BaseException as exc:
             self.delivered[id(exc)] = exc
             raise
+
+    def _ready_or_stop(self, x: Any) -> None:
+        """Issuing ahead: raise `StopIssue` if using `x` now would have to wait."""
+        if type(x) is Pending:
+            if not x.done():
+                raise StopIssue
+            x = x._result
+        entry = self.borrowed.get(id(x)) if self.borrowed else None
+        if entry is not None and not all(p.done() for p, _ in entry[1]):
+            raise StopIssue
+        if self.dirty and id(x) in self.dirty:
+            for e in (x.values() if type(x) is dict else x):
+                self._ready_or_stop(e)
 
     def _undelivered(self, exc: BaseException | None) -> bool:
         """A failure not yet raised to the function's code (raising it twice would let
@@ -250,6 +296,10 @@ class Invocation:
         decision = site.decide(fn)
         # Thread-bound objects, ContextVar / thread-local callees, external effects.
         decision = _keep_order(decision, fn, args, kwargs)
+        if self.issuing is not None and decision.effects:
+            # Issued ahead of the loop body's earlier iterations: it must not run
+            # now. It runs inline, in program order, when its item is retired.
+            return self._defer(site, decision, fn, args, kwargs, gated=True)
         if decision.defer:
             return self._defer(site, decision, fn, args, kwargs)
         if decision.profile and _passes_io_client(args, kwargs):
@@ -288,6 +338,8 @@ class Invocation:
         Its arguments are resolved; if it may have effects outside the invocation
         while deferred calls are outstanding, it commits first (see `mut`).
         """
+        if self.issuing is not None and has_effects(fn):
+            raise StopIssue  # it would run ahead of the loop body's earlier iterations
         if self.settled < len(self.spawned) and has_effects(fn):
             self._commit(fn)
         args = tuple(self.wait(a) for a in args)
@@ -311,12 +363,15 @@ class Invocation:
         pending = Pending(self, None, glue, args, {})
         pending.name = "glue"
         for a in waiting:
+            if self.issuing is not None:
+                self.issuing.borrows.append((a, pending, False))
+                continue
             entry = self.borrowed.get(id(a))
             if entry is None:
                 self.borrowed[id(a)] = (a, [(pending, False)])
             else:
                 entry[1].append((pending, False))
-        self.spawned.append(pending)
+        self._spawn(pending)
         pending.deps = waiting
         _when_all_done(waiting, lambda: self._submit(pending))
         return pending
@@ -333,6 +388,10 @@ class Invocation:
         every outstanding deferred call must have succeeded before the mutation: a
         barrier, which raises the earliest failure instead.
         """
+        if self.issuing is not None:
+            if id(x) not in self.owned:
+                raise StopIssue  # an effect, ahead of earlier iterations' bodies
+            self._ready_or_stop(x)
         if self.settled < len(self.spawned) and id(x) not in self.owned:
             self.barrier()
         if self.borrowed:
@@ -345,7 +404,7 @@ class Invocation:
             self.barrier()
 
     def _defer(self, site: Any, decision: Any, fn: Any, args: tuple[Any, ...],
-               kwargs: dict[str, Any]) -> Any:
+               kwargs: dict[str, Any], gated: bool = False) -> Any:
         """Create the Pending; find its dependencies; submit it once they are done.
 
         Dependencies: Pendings among the arguments (and inside dirty containers), and
@@ -354,6 +413,8 @@ class Invocation:
         """
         pending = Pending(self, site, fn, args, kwargs)
         pending.measure = decision.measure
+        if not gated:
+            self._give_slot(pending)
         deps: list[Pending] = []
         touched: list[tuple[Any, bool]] | None = None
         receiver = getattr(fn, "__self__", None)
@@ -383,10 +444,15 @@ class Invocation:
                 touched.append((a, decision.mutates_arg(position, args, kwargs)))
         if touched:
             self._borrow(pending, touched, deps)
-        if (touched and any(may_mutate for _, may_mutate in touched)
-                or _external_effects(fn) is not None):  # files, db (_effects)
+        if not gated and (touched and any(may_mutate for _, may_mutate in touched)
+                          or _external_effects(fn) is not None):  # files, db (_effects)
             self._commit_after(deps)
-        self.spawned.append(pending)
+        self._spawn(pending)
+        if gated:
+            pending.gated = True
+            pending.effects = decision.effects
+            pending.deps = deps
+            return pending
         self.deferred_count += 1
         if deps:
             self._submit_when_ready(pending, deps)
@@ -408,7 +474,15 @@ class Invocation:
 
     def _borrow(self, pending: Pending, touched: list[tuple[Any, bool]],
                 deps: list[Pending]) -> None:
+        group = self.issuing
         for obj, may_mutate in touched:
+            if group is not None:  # registered when the item is retired (in order)
+                entry = self.borrowed.get(id(obj))
+                if entry is not None:
+                    deps.extend(other for other, other_mutates in entry[1]
+                                if (may_mutate or other_mutates) and not other.done())
+                group.borrows.append((obj, pending, may_mutate))
+                continue
             entry = self.borrowed.get(id(obj))
             if entry is None:
                 self.borrowed[id(obj)] = (obj, [(pending, may_mutate)])
@@ -432,13 +506,147 @@ class Invocation:
         _when_all_done(deps, lambda: self._submit(pending))
 
     def _submit(self, pending: Pending) -> None:
-        if pending._state:
-            return  # already run by a waiter, or cancelled
+        if pending._state or pending.gated:
+            return  # already run by a waiter, or cancelled; gated: run when retired
+        group = pending.group
+        if group is not None and group.hold(pending):
+            return  # its loop item is still being issued: it may yet be dropped
         submit_task = self._submit_task
         if submit_task is not None:
             submit_task(pending)
         else:
             self.executor.submit(pending.run)
+
+    def _give_slot(self, pending: Pending) -> None:
+        """Order the call's output: linked now, or when its loop item is retired."""
+        seq = self.output
+        if seq is None:
+            seq, self._output_token = _begin_output()
+            self.output = seq
+        pending.slot = Slot(seq)
+        if self.issuing is None:
+            seq.link(pending.slot)
+
+    def _spawn(self, pending: Pending) -> None:
+        """Record a new Pending: in program order, or in the loop item being issued."""
+        group = self.issuing
+        if group is None:
+            self.spawned.append(pending)
+        else:
+            pending.group = group
+            group.add(pending)
+
+    # -- loops issued ahead (see `_issue` and `_loops`) ---------------------------------
+
+    StopIssue = StopIssue  # for the rewritten code's ``except _wj_inv.StopIssue``
+
+    def loop_items(self, wrapper: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   distinct: bool) -> tuple[list[Any] | None, Any]:
+        """A distributable loop's items (a list), or None and the iterable to loop over
+        in order. `wrapper`: None, or what the source called as enumerate/zip/reversed."""
+        items = materialized_items(wrapper, args, kwargs, distinct)
+        if items is not None:
+            return items, None
+        return None, (args[0] if wrapper is None else wrapper(*args, **kwargs))
+
+    def issue_begin(self) -> IssueGroup:
+        group = IssueGroup()
+        self.issuing = group
+        self.unlinked.append(group)
+        return group
+
+    def issue_part(self, group: IssueGroup, index: int) -> None:
+        group.start_part(index)
+
+    def issue_commit(self, group: IssueGroup) -> None:
+        """The item is issued: start what it holds."""
+        self.issuing = None
+        for pending in group.commit():
+            self._submit(pending)
+
+    def issue_stop(self, group: IssueGroup) -> None:
+        """A hook raised `StopIssue`: drop the item (nothing of it has started)."""
+        self.issuing = None
+        group.commit()
+        for pending in group.pendings():
+            pending.cancel()
+        self.unlinked.remove(group)
+
+    def issue_failed(self, group: IssueGroup, exc: BaseException) -> None:
+        """The item's prefix raised: raise it when the item is retired."""
+        group.failure = exc
+        self.issue_commit(group)
+
+    def hoist_failed(self, group: IssueGroup, exc: BaseException) -> HoistFailure:
+        """A hoisted call's arguments raised: raise it where the call is taken."""
+        group.failure = exc
+        group.hoist_failure = True
+        return HoistFailure(exc)
+
+    def issue_end(self, items: list[Any], issued: list[Any]) -> list[Any]:
+        """The items not issued ahead, to run through the ordinary loop in order."""
+        self.issuing = None
+        if issued and issued[-1][0].failure is not None:
+            return []  # plain Python raises within that item: nothing runs after it
+        return items[len(issued):]
+
+    def retire(self, group: IssueGroup) -> IssueGroup:
+        """The item's turn in program order: link its prefix; raise its failure."""
+        self._link(group, 0)
+        if group.failure is not None and not group.hoist_failure:
+            raise group.failure
+        return group
+
+    def take(self, group: IssueGroup, index: int, value: Any) -> Any:
+        """A hoisted call's place in program order: link it; its value (maybe pending)."""
+        self._link(group, index)
+        if type(value) is HoistFailure:
+            raise value.exc
+        return value
+
+    def _link(self, group: IssueGroup, index: int) -> None:
+        """Put part `index` of `group` in program order: into ``spawned``, its borrows
+        registered, its gated calls run here."""
+        if index >= len(group.parts):
+            return
+        part = group.parts[index]
+        ids = {id(p) for p in part} if group.borrows else ()
+        for obj, pending, may_mutate in group.borrows:
+            if id(pending) in ids:
+                entry = self.borrowed.get(id(obj))
+                if entry is None:
+                    self.borrowed[id(obj)] = (obj, [(pending, may_mutate)])
+                else:
+                    entry[1].append((pending, may_mutate))
+        for pending in part:
+            pending.group = None
+            if pending.gated:
+                self._run_gated(pending)
+            else:
+                self.spawned.append(pending)
+                if type(pending.slot) is Slot:
+                    pending.slot.seq.link(pending.slot)
+
+    def _run_gated(self, pending: Pending) -> None:
+        """Run a call issued ahead that has effects, here: at its program point, after
+        every earlier deferred call succeeded (as an inline call with effects)."""
+        if pending.effects and self.settled < len(self.spawned):
+            self._commit(pending.args[1])
+        self.spawned.append(pending)
+        pending.slot = self.output  # it runs here: its output is the caller's
+        pending.run()
+        if pending._exception is not None:
+            self.delivered[id(pending._exception)] = pending._exception
+            raise pending._exception
+
+    def _drop_unlinked(self) -> None:
+        """The invocation is ending: calls issued ahead for items never retired are
+        cancelled, or waited for if started (plain Python never made them)."""
+        for group in self.unlinked:
+            for pending in group.pendings():
+                if pending.group is group and not pending.cancel():
+                    pending.wait()
+        self.unlinked.clear()
 
     # -- containers that may hold Pendings --------------------------------------------
 
@@ -478,7 +686,7 @@ class Invocation:
         for e in items:
             if self._holds_pending(e):
                 gather = Pending(self, None, _make_tuple, items, {})
-                self.spawned.append(gather)
+                self._spawn(gather)
                 deps: list[Pending] = []
                 for e2 in items:
                     if type(e2) is Pending:
@@ -561,6 +769,9 @@ class Invocation:
         """
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             return self.abandon(exc)
+        if self.unlinked:
+            self.issuing = None
+            self._drop_unlinked()
         spawned = self.spawned
         start = self.settled
         end = len(spawned)
@@ -597,6 +808,10 @@ class Invocation:
         (`_limits.run` checks ``done``). Returns `exc`, to be raised at once."""
         for pending in self.spawned[self.settled:]:
             pending.cancel()
+        for group in self.unlinked:
+            for pending in group.pendings():
+                pending.cancel()
+        self.unlinked.clear()
         self.settled = len(self.spawned)
         self.dirty.clear()  # never resolved: that would wait for calls in flight
         self._release_settled()
@@ -614,6 +829,10 @@ class Invocation:
         if self.done:
             return  # already finished: a finally block raised after `return`
         self.done = True
+        if self.unlinked:
+            self._drop_unlinked()
+        if self.output is not None:
+            _end_output(self.output, self._output_token)
         if self.dirty:
             for container in list(self.dirty.values()):
                 try:

@@ -1,0 +1,173 @@
+"""Emit a ``for`` loop issued ahead: the transform pass of loop distribution.
+
+`_loops.plan_loop` decides what may be issued ahead; this module writes the code, and
+`_issue` / `_runtime` run it. For ``for T in ITER: BODY else: ORELSE`` with prefix P,
+hoisted calls C1..Cn and remainder R (each Ck replaced by its temporary in R)::
+
+    _wj_lN, _wj_iN = _wj_inv.loop_items(WRAPPER, (ARGS,), {KW}, DISTINCT)
+    if _wj_lN is not None:                       # the items are a container
+        _wj_qN = []
+        for T in _wj_lN:                         # issue: every item's calls start
+            _wj_gN = _wj_inv.issue_begin()
+            try:
+                P
+            except _wj_inv.StopIssue:            # would wait, or run an effect: stop
+                _wj_inv.issue_stop(_wj_gN); break
+            except Exception as _wj_e:           # raised when the item is retired
+                _wj_inv.issue_failed(_wj_gN, _wj_e); _wj_qN.append((_wj_gN,)); break
+            _wj_inv.issue_part(_wj_gN, 1)
+            try:
+                _wj_hN_0 = C1
+            except ...                           # likewise; raised where C1 is taken
+            ...
+            _wj_inv.issue_commit(_wj_gN)
+            _wj_qN.append((_wj_gN, NAMES..., _wj_hN_0, ...))
+        _wj_iN = _wj_inv.issue_end(_wj_lN, _wj_qN)   # the items not issued
+        for _wj_rN in _wj_qN:                    # retire, in program order
+            _wj_gN = _wj_inv.retire(_wj_rN[0])
+            NAMES..., _wj_hN_0, ... = _wj_rN[1:]
+            R                                    # Ck is _wj_inv.take(_wj_gN, k, _wj_hN_k)
+    for T in _wj_iN:                             # the rest (or everything), in order
+        BODY
+    else:
+        ORELSE
+
+The items that were not issued (iteration stopped, or the iterable is not a container)
+run through the ordinary rewritten loop, so the result never depends on how far the
+issue got.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from ._loops import LoopPlan, plan_loop
+
+if TYPE_CHECKING:
+    from ._rewrite import _Rewriter
+
+__all__ = ["issue_ahead"]
+
+_WRAPPERS = ("enumerate", "zip", "reversed")
+
+
+def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
+    """The statements replacing `node`, or None to keep it an ordinary loop."""
+    from ._rewrite import INV, _at, _call
+
+    if rw.is_async or not rw.lazy_bindings:
+        return None
+    if isinstance(node.target, ast.Name) and rw.iterates_pending(node.iter):
+        return None  # iterating pending values: the ordinary lazy loop handles it
+    can_hold = {n for n in rw.locals if rw.can_hold_pending(n)}
+    n = rw.loops
+    plan = plan_loop(node, n, can_hold, speculate=rw.speculate)
+    if plan is None:
+        return None
+    rw.loops += 1
+
+    def name(id_: str, store: bool = False) -> ast.Name:
+        return ast.Name(id_, ast.Store() if store else ast.Load())
+
+    items, rest_iter, queue = f"_wj_l{n}", f"_wj_i{n}", f"_wj_q{n}"
+    group, row = f"_wj_g{n}", f"_wj_r{n}"
+    temps = [plan.hoisted[id(c)] for c in plan.order]
+    for temp in temps:
+        rw.locals.add(temp)
+    carried = [*plan.target_names, *plan.prefix_names, *temps]
+
+    # The iterable, evaluated once: a builtin wrapper's arguments are checked instead.
+    it = node.iter
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and (
+        it.func.id in _WRAPPERS and it.func.id not in rw.locals
+        and not any(isinstance(a, ast.Starred) for a in it.args)
+        and all(k.arg is not None for k in it.keywords)
+    ):
+        wrapper = rw.expr(it.func, False)
+        args = [rw.expr(a, False) for a in it.args]
+        keywords = ast.Dict([ast.Constant(k.arg) for k in it.keywords],
+                            [rw.expr(k.value, False) for k in it.keywords])
+    else:
+        wrapper, args, keywords = ast.Constant(None), [rw.expr(it, False)], ast.Dict([], [])
+    head = _at(ast.Assign(
+        [ast.Tuple([name(items, True), name(rest_iter, True)], ast.Store())],
+        _call("loop_items", wrapper, ast.Tuple(args, ast.Load()), keywords,
+              ast.Constant(plan.distinct_items))), node)
+
+    def append_row(values: list[str]) -> ast.stmt:
+        return ast.Expr(ast.Call(
+            ast.Attribute(name(queue), "append", ast.Load()),
+            [ast.Tuple([name(group), *[name(v) for v in values]], ast.Load())], []))
+
+    def stop_handler() -> ast.ExceptHandler:
+        return ast.ExceptHandler(
+            ast.Attribute(name(INV), "StopIssue", ast.Load()), None,
+            [ast.Expr(_call("issue_stop", name(group))), ast.Break()])
+
+    # The issue loop.
+    rw.loop_depth += 1
+    rw.loop_vars.append(set(plan.target_names))
+    issue_body: list[ast.stmt] = [ast.Assign([name(group, True)], _call("issue_begin"))]
+    prefix = rw.body(plan.prefix)
+    issue_body.append(ast.Try(
+        body=prefix or [ast.Pass()],
+        handlers=[stop_handler(), ast.ExceptHandler(
+            ast.Name("Exception", ast.Load()), "_wj_e",
+            [ast.Expr(_call("issue_failed", name(group), name("_wj_e"))),
+             append_row([]), ast.Break()])],
+        orelse=[], finalbody=[]))
+    for k, (call, temp) in enumerate(zip(plan.order, temps, strict=True), start=1):
+        rw.bind(temp)
+        value = rw.expr(call, True)
+        unset = [ast.Assign([name(t, True)], ast.Constant(None)) for t in temps[k:]]
+        issue_body += [
+            ast.Expr(_call("issue_part", name(group), ast.Constant(k))),
+            ast.Try(
+                body=[_at(ast.Assign([name(temp, True)], value), call)],
+                handlers=[stop_handler(), ast.ExceptHandler(
+                    ast.Name("Exception", ast.Load()), "_wj_e",
+                    [ast.Assign([name(temp, True)],
+                                _call("hoist_failed", name(group), name("_wj_e"))),
+                     *unset, ast.Expr(_call("issue_commit", name(group))),
+                     append_row(carried), ast.Break()])],
+                orelse=[], finalbody=[]),
+        ]
+    issue_body += [ast.Expr(_call("issue_commit", name(group))), append_row(carried)]
+    issue_loop = ast.For(target=rw.target(node.target), iter=name(items), body=issue_body,
+                         orelse=[], type_comment=None)
+
+    # The retire loop: the remainder, in program order.
+    for n_ in plan.prefix_names:
+        rw.bind(n_)
+    rw.hoisted = {id(c): (t, group, k)
+                  for k, (c, t) in enumerate(zip(plan.order, temps, strict=True), start=1)}
+    try:
+        rest = rw.body(plan.rest)
+    finally:
+        rw.hoisted = {}
+    rw.loop_vars.pop()
+    rw.loop_depth -= 1
+    retire_loop = ast.For(
+        target=name(row, True), iter=name(queue),
+        body=[
+            ast.Assign([name(group, True)], _call(
+                "retire", ast.Subscript(name(row), ast.Constant(0), ast.Load()))),
+            ast.Assign([ast.Tuple([name(c, True) for c in carried], ast.Store())],
+                       ast.Subscript(name(row), ast.Slice(ast.Constant(1), None, None),
+                                     ast.Load())),
+            *(rest or [ast.Pass()]),
+        ],
+        orelse=[], type_comment=None)
+    distributed = ast.If(
+        test=ast.Compare(name(items), [ast.IsNot()], [ast.Constant(None)]),
+        body=[ast.Assign([name(queue, True)], ast.List([], ast.Load())), issue_loop,
+              ast.Assign([name(rest_iter, True)],
+                         _call("issue_end", name(items), name(queue))),
+              retire_loop],
+        orelse=[])
+    ordinary = rw.ordinary_for(node, name(rest_iter))
+    return [head, _at(distributed, node), *ordinary]
+
+
+__all__ += ["LoopPlan"]

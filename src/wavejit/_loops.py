@@ -1,0 +1,508 @@
+"""Loop distribution: which calls of a ``for`` loop may be issued ahead of its body.
+
+Real code uses each result right away::
+
+    for t in tickets:
+        r = classify(t)            # the call
+        print(f"{t}: {r}")         # uses it before the next iteration's call
+        out.append(r)
+
+Waiting at ``print`` would run the calls one after another. Like an out-of-order
+processor, the rewrite *issues* every iteration's calls first and *retires* the rest
+of each iteration's body in program order as the results arrive (`_rewrite` emits the
+two loops, `_runtime` keeps the effects in order). This module only decides, from the
+AST, what may be issued ahead:
+
+* the **prefix**: the leading statements of the body that only bind local names
+  (``prompt = f"..."``, ``r = classify(t)``, ``a, b = f(t), g(t)``) or are a bare call;
+* **hoisted calls**: after the prefix, calls inside later simple statements that are
+  evaluated whenever the statement runs (``out.append(json.loads(ask(t)))`` hoists
+  ``json.loads(ask(t))``; ``if judge(t) == "yes":`` hoists ``judge(t)``), up to the
+  first statement that may skip the rest of the iteration (``continue``) or that
+  runs its parts conditionally (``if`` bodies, ``with``, ``try``, loops).
+
+What is issued ahead must not depend on anything the rest of the body changes:
+
+* it reads only the loop target, names the prefix bound, and *invariant* names (bound
+  nowhere in the loop), never a name bound by the remainder (a loop-carried value:
+  ``result = llm(result)`` stays in order);
+* no invariant it reads is mutated by the remainder: attribute / subscript stores,
+  mutating methods (``.append``), or passing the object to an unknown function all
+  count, compared by attribute path (``self.log.append(r)`` does not conflict with
+  reading ``self.client``; it does with calling a method of ``self``);
+* the body has no ``break`` or ``return`` (later iterations' calls would be calls
+  plain Python never makes; ``speculate=True`` lifts this), no ``yield`` / ``await``.
+
+The run-time rules (only materialized iterables; calls with effects run in order; a
+hook that would block stops issuing) are in `_runtime`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from ._hints import _MUTATING_METHODS, _READ_ONLY_BUILTINS
+
+__all__ = ["LoopPlan", "plan_loop"]
+
+# Statements whose parts all run when the statement runs (calls may be hoisted).
+_SIMPLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)
+_CONTAINER_METHODS = frozenset({"append", "extend", "insert"})
+# Builtins that are glue: never hoisted (nothing to gain), never mutate arguments.
+_GLUE_BUILTINS = _READ_ONLY_BUILTINS | {"print", "open", "input"}
+# Builtins that may be evaluated ahead: no output, no effects, no iterator state.
+_PURE_BUILTINS = _READ_ONLY_BUILTINS - {"print", "iter", "next", "getattr", "hasattr"}
+
+
+@dataclass
+class LoopPlan:
+    """How to split one ``for`` loop: issue `prefix` and `hoisted` ahead, retire the rest.
+
+    `hoisted` maps id(call node) -> the temporary name its value is carried in; the
+    calls stay where they are in the body, which the rewrite emits twice (issue: the
+    prefix and the hoisted calls; retire: the rest, each hoisted call replaced by its
+    temporary). `order` lists the hoisted calls in program order.
+    """
+
+    prefix: list[ast.stmt]
+    rest: list[ast.stmt]
+    hoisted: dict[int, str] = field(default_factory=dict)
+    order: list[ast.Call] = field(default_factory=list)
+    target_names: list[str] = field(default_factory=list)
+    prefix_names: list[str] = field(default_factory=list)
+    distinct_items: bool = False  # the remainder mutates the items: they must differ
+    reason: str = ""
+
+
+def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
+              speculate: bool = False) -> LoopPlan | None:
+    """The split of `node`, or None if nothing can be issued ahead (kept in order).
+
+    `can_hold`: the locals that may be bound to pending values (not captured by a
+    nested scope).
+    """
+    target_names = _target_names(node.target)
+    if target_names is None or node.orelse and _exits(node.orelse, loop_level=True):
+        return None
+    if not speculate and _exits(node.body, loop_level=True):
+        return None
+    if _has_unsupported(node.body):
+        return None
+    bound_in_body = _bound_names(node.body)
+    invariant_ok = _Invariants(bound_in_body, target_names)
+    prefix: list[ast.stmt] = []
+    prefix_bound: set[str] = set()
+    body = node.body
+    i = 0
+    # 1. The prefix: statements that only bind names from what may be read ahead.
+    while i < len(body):
+        stmt = body[i]
+        if not _prefix_statement(stmt, can_hold):
+            break
+        reads = _reads(stmt)
+        if not all(invariant_ok.readable(n, prefix_bound) for n in reads):
+            break
+        if not _only_hoistable_calls(_value(stmt), prefix_bound, invariant_ok, top=True):
+            break
+        prefix.append(stmt)
+        prefix_bound |= _stmt_targets(stmt)
+        i += 1
+    rest = body[i:]
+    plan = LoopPlan(prefix, rest, target_names=sorted(target_names),
+                    prefix_names=sorted(prefix_bound))
+    # 2. Hoisted calls: from the simple statements after the prefix, in order.
+    written: set[str] = set()
+    for stmt in rest:
+        for part in _unconditional_parts(stmt):
+            for call in _hoistable_calls(part, prefix_bound, invariant_ok, written):
+                plan.hoisted[id(call)] = f"_wj_h{loop_id}_{len(plan.order)}"
+                plan.order.append(call)
+        if not isinstance(stmt, _SIMPLE) and not (
+            isinstance(stmt, ast.If) and not _exits(stmt.body + stmt.orelse, loop_level=True,
+                                                   skips=True)
+        ):
+            break
+        written |= _bound_names([stmt])
+        if isinstance(stmt, ast.If):
+            break  # what runs after an if-body may depend on it: stop here
+    if not plan.order and not any(_has_call(s) for s in prefix):
+        return None
+    # 3. Nothing read ahead may be changed by the remainder.
+    # (A hoisted call is not part of the remainder: it runs ahead if it has no effects,
+    # or at its place, in order, if it has.)
+    mutated = _mutated_paths(rest, skip={id(c) for c in plan.order})
+    read_paths = set()
+    for stmt in prefix:
+        read_paths |= _read_paths(stmt)
+    for call in plan.order:
+        read_paths |= _read_paths(call)
+    for root, path in mutated:
+        if root in target_names:
+            plan.distinct_items = True
+            continue
+        if root in prefix_bound:
+            continue  # a fresh value of this iteration
+        for r_root, r_path in read_paths:
+            if r_root == root and (_prefix_of(path, r_path) or _prefix_of(r_path, path)):
+                return None
+    return plan
+
+
+# -- statements --------------------------------------------------------------------
+
+
+def _target_names(target: ast.expr) -> set[str] | None:
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        names: set[str] = set()
+        for e in target.elts:
+            sub = _target_names(e)
+            if sub is None:
+                return None
+            names |= sub
+        return names
+    return None
+
+
+def _prefix_statement(stmt: ast.stmt, can_hold: set[str]) -> bool:
+    if isinstance(stmt, ast.Assign):
+        names = [_target_names(t) for t in stmt.targets]
+        return all(n is not None and n <= can_hold for n in names)
+    if isinstance(stmt, ast.AnnAssign):
+        return stmt.value is not None and isinstance(stmt.target, ast.Name) and (
+            stmt.target.id in can_hold)
+    if isinstance(stmt, ast.Expr):
+        return isinstance(stmt.value, ast.Call) and _callee_ok(stmt.value.func)
+    return False
+
+
+def _value(stmt: ast.stmt) -> ast.expr:
+    value = getattr(stmt, "value", None)
+    assert isinstance(value, ast.expr)
+    return value
+
+
+def _stmt_targets(stmt: ast.stmt) -> set[str]:
+    if isinstance(stmt, ast.Assign):
+        out: set[str] = set()
+        for t in stmt.targets:
+            out |= _target_names(t) or set()
+        return out
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return {stmt.target.id}
+    return set()
+
+
+def _walk_scope(nodes: list[ast.stmt] | list[ast.AST], skip: set[int] | None = None
+                ) -> Iterator[ast.AST]:
+    """Every node under `nodes`, not entering nested functions, lambdas or classes
+    (nor the nodes whose ids are in `skip`)."""
+    stack: list[ast.AST] = list(nodes)[::-1]
+    while stack:
+        n = stack.pop()
+        if skip and id(n) in skip:
+            continue
+        yield n
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(n))))
+
+
+def _exits(stmts: list[ast.stmt], *, loop_level: bool, skips: bool = False) -> bool:
+    """Does any statement leave the loop (``break`` at its level, ``return``)?
+    With `skips`, ``continue`` at its level counts too."""
+    for stmt in stmts:
+        if isinstance(stmt, ast.Return):
+            return True
+        if isinstance(stmt, ast.Break) and loop_level:
+            return True
+        if isinstance(stmt, ast.Continue) and loop_level and skips:
+            return True
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        nested_loop = isinstance(stmt, (ast.For, ast.While, ast.AsyncFor))
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(stmt, name, None)
+            if not children:
+                continue
+            if name in ("handlers", "cases"):
+                children = [s for h in children for s in h.body]
+            level = loop_level and not (nested_loop and name == "body")
+            if _exits(children, loop_level=level, skips=skips):
+                return True
+    return False
+
+
+def _has_unsupported(stmts: list[ast.stmt]) -> bool:
+    for n in _walk_scope(list(stmts)):
+        if isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal,
+                          ast.AsyncFor, ast.AsyncWith)):
+            return True
+    return False
+
+
+def _bound_names(stmts: list[ast.stmt]) -> set[str]:
+    out: set[str] = set()
+    for n in _walk_scope(list(stmts)):
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            out.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(n.name)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            out.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in n.names)
+    return out
+
+
+def _reads(node: ast.AST) -> set[str]:
+    return {n.id for n in _walk_scope([node]) if isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Load)}
+
+
+def _has_call(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) for n in _walk_scope([node]))
+
+
+class _Invariants:
+    """Which names may be read ahead of the remainder of the body."""
+
+    def __init__(self, bound_in_body: set[str], target_names: set[str]) -> None:
+        self.bound = bound_in_body
+        self.targets = target_names
+
+    def readable(self, name: str, prefix_bound: set[str],
+                 written: frozenset[str] | set[str] = frozenset()) -> bool:
+        if name in written:
+            return False
+        return name in self.targets or name in prefix_bound or name not in self.bound
+
+
+# -- expressions -------------------------------------------------------------------
+
+
+def _unconditional_parts(stmt: ast.stmt) -> list[ast.expr]:
+    """The expressions of `stmt` that run whenever it runs (hoisting candidates)."""
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr)):
+        return [stmt.value] if stmt.value is not None else []
+    if isinstance(stmt, ast.AugAssign):
+        return [stmt.value]
+    if isinstance(stmt, ast.If):
+        return [stmt.test]
+    return []
+
+
+def _callee_ok(func: ast.expr) -> bool:
+    """A callee expression that may be evaluated ahead: a name or attribute chain."""
+    node = func
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return False
+    if isinstance(func, ast.Name):
+        return func.id not in _GLUE_BUILTINS
+    assert isinstance(func, ast.Attribute)
+    return func.attr not in _MUTATING_METHODS and func.attr not in _CONTAINER_METHODS
+
+
+def _pure(node: ast.expr, ok_name: Callable[[str], bool], allow_calls: bool) -> bool:
+    """Can `node` be evaluated ahead: reads, displays, f-strings, operators, and (if
+    `allow_calls`) calls that are themselves hoistable."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Name):
+        return ok_name(node.id)
+    if isinstance(node, (ast.Attribute, ast.Starred)):
+        return _pure(node.value, ok_name, allow_calls)
+    if isinstance(node, ast.Subscript):
+        return _pure(node.value, ok_name, allow_calls) and _pure(node.slice, ok_name,
+                                                                 allow_calls)
+    if isinstance(node, ast.Slice):
+        return all(_pure(p, ok_name, allow_calls) for p in (node.lower, node.upper, node.step)
+                   if p is not None)
+    if isinstance(node, ast.JoinedStr):
+        return all(_pure(v, ok_name, allow_calls) for v in node.values)
+    if isinstance(node, ast.FormattedValue):
+        return _pure(node.value, ok_name, allow_calls) and (
+            node.format_spec is None or _pure(node.format_spec, ok_name, allow_calls))
+    if isinstance(node, ast.BinOp):
+        return _pure(node.left, ok_name, allow_calls) and _pure(node.right, ok_name,
+                                                                allow_calls)
+    if isinstance(node, ast.UnaryOp):
+        return _pure(node.operand, ok_name, allow_calls)
+    if isinstance(node, ast.Compare):
+        return _pure(node.left, ok_name, allow_calls) and all(
+            _pure(c, ok_name, allow_calls) for c in node.comparators)
+    if isinstance(node, ast.BoolOp):
+        return all(_pure(v, ok_name, allow_calls) for v in node.values)
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return all(_pure(e, ok_name, allow_calls) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is None or _pure(k, ok_name, allow_calls) for k in node.keys) and all(
+            _pure(v, ok_name, allow_calls) for v in node.values)
+    if isinstance(node, ast.Call):
+        if not allow_calls:
+            return False
+        if isinstance(node.func, ast.Name) and node.func.id in _PURE_BUILTINS:
+            pass  # len(x), str(x): glue
+        elif not _callee_ok(node.func) or not _pure(node.func, ok_name, False):
+            return False
+        return all(_pure(a, ok_name, allow_calls) for a in node.args) and all(
+            _pure(k.value, ok_name, allow_calls) for k in node.keywords)
+    return False
+
+
+def _only_hoistable_calls(value: ast.expr, prefix_bound: set[str], inv: _Invariants,
+                          top: bool = False) -> bool:
+    """A prefix statement's value: evaluable ahead, calls included."""
+    return _pure(value, lambda n: inv.readable(n, prefix_bound), allow_calls=True)
+
+
+def _hoistable_calls(expr: ast.expr, prefix_bound: set[str], inv: _Invariants,
+                     written: set[str]) -> list[ast.Call]:
+    """The maximal calls in `expr`, evaluated whenever it is, that may be issued ahead."""
+    def ok(name: str) -> bool:
+        return inv.readable(name, prefix_bound, written)
+
+    found: list[ast.Call] = []
+
+    def visit(node: ast.expr) -> None:
+        if isinstance(node, ast.Call) and _callee_ok(node.func) and _pure(node, ok, True):
+            found.append(node)
+            return
+        for child in _unconditional_children(node):
+            visit(child)
+
+    visit(expr)
+    return found
+
+
+def _unconditional_children(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.Call):
+        return [node.func, *node.args, *(k.value for k in node.keywords)]
+    if isinstance(node, (ast.Attribute, ast.Starred, ast.UnaryOp)):
+        return [node.value if not isinstance(node, ast.UnaryOp) else node.operand]
+    if isinstance(node, ast.Subscript):
+        return [node.value, node.slice]
+    if isinstance(node, ast.BinOp):
+        return [node.left, node.right]
+    if isinstance(node, ast.Compare):
+        return [node.left, node.comparators[0]]
+    if isinstance(node, ast.BoolOp):
+        return [node.values[0]]
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return list(node.elts)
+    if isinstance(node, ast.Dict):
+        return [*(k for k in node.keys if k is not None), *node.values]
+    if isinstance(node, ast.JoinedStr):
+        return list(node.values)
+    if isinstance(node, ast.FormattedValue):
+        return [node.value]
+    return []
+
+
+# -- what the remainder mutates, what is read ahead ------------------------------------
+
+
+def _path(node: ast.expr) -> tuple[str, tuple[str, ...]] | None:
+    """``self.log[0].x`` -> ("self", ("log",)): the root and its leading attributes."""
+    attrs: list[str] = []
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+        else:
+            attrs.clear()  # x[k].y: the path is x's (a subscript may alias anything)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return node.id, tuple(reversed(attrs))
+
+
+def _mutated_paths(stmts: list[ast.stmt], skip: set[int]) -> set[tuple[str, tuple[str, ...]]]:
+    """Roots and attribute paths the statements may mutate (conservatively), not
+    looking into the nodes whose ids are in `skip`."""
+    out: set[tuple[str, tuple[str, ...]]] = set()
+
+    def add(node: ast.expr) -> None:
+        p = _path(node)
+        if p is not None:
+            out.add(p)
+
+    for n in _walk_scope(list(stmts), skip):
+        if isinstance(n, (ast.Attribute, ast.Subscript)) and not isinstance(n.ctx, ast.Load):
+            add(n.value)
+        elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+            out.add((n.target.id, ()))
+        elif isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute):
+                if func.attr in _MUTATING_METHODS or func.attr in _CONTAINER_METHODS:
+                    add(func.value)
+                elif not _is_glue_method(func):
+                    add(func.value)  # an unknown method may change its receiver
+            glue = isinstance(func, ast.Name) and func.id in _GLUE_BUILTINS
+            if not glue:
+                for a in [*n.args, *(k.value for k in n.keywords)]:
+                    a = a.value if isinstance(a, ast.Starred) else a
+                    if isinstance(a, (ast.Name, ast.Attribute, ast.Subscript)):
+                        add(a)  # handed to code that may change it
+    return out
+
+
+_GLUE_METHODS = frozenset({
+    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "lower", "upper",
+    "title", "capitalize", "startswith", "endswith", "replace", "format", "join", "find",
+    "rfind", "index", "count", "get", "keys", "values", "items", "copy", "encode",
+    "decode", "isdigit", "isalpha", "casefold", "partition", "rpartition", "zfill",
+    "center", "ljust", "rjust", "expandtabs", "removeprefix", "removesuffix",
+})
+
+
+def _is_glue_method(func: ast.Attribute) -> bool:
+    return func.attr in _GLUE_METHODS
+
+
+def _read_paths(node: ast.AST) -> set[tuple[str, tuple[str, ...]]]:
+    """What evaluating `node` ahead reads, as (root, attribute path): ``self.client.x``
+    reads ``("self", ("client", "x"))``; a method call hands its receiver to the
+    callee, which may read anything under it (``self.ask(q)`` reads all of ``self``)."""
+    out: set[tuple[str, tuple[str, ...]]] = set()
+
+    def visit(n: ast.AST) -> None:
+        if isinstance(n, (ast.Attribute, ast.Subscript)):
+            p = _path(n)
+            if p is not None:
+                out.add(p)
+            inner: ast.AST = n
+            while isinstance(inner, (ast.Attribute, ast.Subscript)):
+                if isinstance(inner, ast.Subscript):
+                    visit(inner.slice)
+                inner = inner.value
+            if not isinstance(inner, ast.Name):
+                visit(inner)
+            return
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+            receiver = _path(n.func.value)
+            if receiver is not None:
+                out.add(receiver)
+            visit(n.func.value)
+            for child in [*n.args, *n.keywords]:
+                visit(child)
+            return
+        if isinstance(n, ast.Name):
+            out.add((n.id, ()))
+            return
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return
+        for child in ast.iter_child_nodes(n):
+            visit(child)
+
+    visit(node)
+    return out
+
+
+def _prefix_of(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return b[: len(a)] == a
