@@ -123,6 +123,67 @@ def _run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_PORT = 8808
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"the port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument(
+        "--latency", type=float, default=0.1, metavar="S",
+        help="seconds a chat completion waits before its reply (default 0.1; plus up to "
+        "20%% jitter and a few ms per reply token; the other endpoints in proportion)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    """The embedded server in the foreground, until Ctrl-C (or SIGTERM)."""
+    import signal
+    import time
+
+    try:
+        from wavejit.bench.latency import LatencyModel
+        from wavejit.bench.server import BenchServer
+    except ImportError as exc:
+        print(f"python -m wavejit serve needs aiohttp ({exc}): "
+              "pip install 'wavejit[examples]'", file=sys.stderr)
+        return 2
+    if args.latency < 0:
+        print("python -m wavejit serve: --latency must be >= 0", file=sys.stderr)
+        return 2
+    model = LatencyModel()
+    server = BenchServer(model.scaled(args.latency / model.llm), port=args.port)
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"python -m wavejit serve: cannot listen on 127.0.0.1:{args.port} "
+              f"({exc.strerror or exc}); choose another with --port", file=sys.stderr)
+        return 1
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Both stop it cleanly, also when started in the background (where a shell
+    # leaves SIGINT ignored).
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    url = server.base_url
+    print(f"An OpenAI-compatible server on {url} (made-up replies, about "
+          f"{args.latency:g} s per chat completion). In the shell that runs your "
+          "program:\n\n"
+          f"export OPENAI_BASE_URL={url}/v1\n"
+          "export OPENAI_API_KEY=wavejit-local\n\n"
+          "Ctrl-C stops it.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    print(f"served {len(server.requests)} requests", flush=True)
+    return 0
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "explain": Subcommand(
         "what @jit defers in MODULE:FUNCTION, and why (static: nothing is run)",
@@ -138,6 +199,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "the LLM ensemble + judge side by side, with a timeline picture",
         _demo_arguments,
         _run_demo,
+    ),
+    "serve": Subcommand(
+        "run the embedded OpenAI-compatible server (made-up replies) until Ctrl-C, and "
+        "print the OPENAI_BASE_URL / OPENAI_API_KEY to export",
+        _serve_arguments,
+        _run_serve,
     ),
 }
 

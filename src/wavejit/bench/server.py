@@ -67,12 +67,16 @@ class ServedRequest:
 
 
 class BenchServer:
-    """The embedded server. Use as a context manager, or call `start` and `stop`."""
+    """The embedded server. Use as a context manager, or call `start` and `stop`.
 
-    def __init__(self, latency: LatencyModel | None = None, *, host: str = "127.0.0.1") -> None:
+    `port` 0 (the default) binds a free port; `port` is the bound one once started.
+    """
+
+    def __init__(self, latency: LatencyModel | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
         self.model = latency if latency is not None else LatencyModel()
         self.host = host
-        self.port = 0
+        self.port = port
         self._lock = threading.Lock()
         self._requests: list[ServedRequest] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,7 +154,7 @@ class BenchServer:
             app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=600.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, backlog=_BACKLOG)
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=_BACKLOG)
         await site.start()
         address = self._runner.addresses[0]
         return int(address[1])
