@@ -197,8 +197,9 @@ class _RayWorker:
 class RayExecutor(_ClusterExecutor):
     """Run invocations on `num_actors` threaded Ray actors (default: one per CPU of
     the current ``ray.init()`` session), each running up to `max_concurrency`
-    invocations at once. Actors start on first use and restart if their process
-    dies; `shutdown()` (or leaving a ``with`` block) stops them."""
+    invocations at once. Actors start on first use; one whose process died is
+    replaced (its calls in flight fail with a `WavejitError`: they may have run).
+    `shutdown()` (or leaving a ``with`` block) stops them."""
 
     name = "Ray"
 
@@ -229,33 +230,39 @@ class RayExecutor(_ClusterExecutor):
     def capacity(self) -> int:
         return self.num_actors * self.max_concurrency
 
-    def _pick(self) -> int:
+    def _new_actor(self) -> Any:
+        return _ray().remote(_RayWorker).options(
+            num_cpus=self._cpus_each, max_concurrency=self.max_concurrency,
+            scheduling_strategy="SPREAD").remote()
+
+    def _pick(self) -> tuple[int, Any]:
         """The actor with the fewest calls in flight (starting the actors if needed)."""
         with self._lock:
             if not self._actors:
-                actor = _ray().remote(_RayWorker).options(
-                    num_cpus=self._cpus_each, max_concurrency=self.max_concurrency,
-                    max_restarts=-1, scheduling_strategy="SPREAD")
-                self._actors = [actor.remote() for _ in range(self.num_actors)]
+                self._actors = [self._new_actor() for _ in range(self.num_actors)]
                 self._load = [0] * self.num_actors
             load = self._load
             k = min(range(len(load)), key=load.__getitem__)
             load[k] += 1
-            return k
+            return k, self._actors[k]
 
-    def _unload(self, k: int) -> Callable[[Any], None]:
-        def done(_: Any) -> None:
+    def _unload(self, k: int, actor: Any) -> Callable[[Any], None]:
+        def done(future: Any) -> None:
+            died = not future.cancelled() and isinstance(
+                future.exception(), _ray().exceptions.RayActorError)
             with self._lock:
-                if k < len(self._load):
+                if k < len(self._load) and self._actors[k] is actor:
                     self._load[k] -= 1
+                    if died:  # its process is gone: later calls go to a fresh actor
+                        self._actors[k] = self._new_actor()
+                        self._load[k] = 0
         return done
 
     def submit_item(self, fn_blob: bytes, index: int,
                     args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
-        k = self._pick()
-        ref = self._actors[k].run_item.remote(fn_blob, index, args_blob)
-        future = ref.future()
-        future.add_done_callback(self._unload(k))
+        k, actor = self._pick()
+        future = actor.run_item.remote(fn_blob, index, args_blob).future()
+        future.add_done_callback(self._unload(k, actor))
         return _forward(future, lambda exc: self._lost(exc, f"item {index}"),
                         future.result)
 
@@ -264,9 +271,9 @@ class RayExecutor(_ClusterExecutor):
     def submit_node(self, fn_blob: bytes, name: str, args: tuple[Any, ...],
                     kwargs: dict[str, Any], dep_ids: tuple[int, ...],
                     deps: Sequence[Any]) -> Any:
-        k = self._pick()
-        ref = self._actors[k].run_node.remote(fn_blob, name, args, kwargs, dep_ids, *deps)
-        ref.future().add_done_callback(self._unload(k))
+        k, actor = self._pick()
+        ref = actor.run_node.remote(fn_blob, name, args, kwargs, dep_ids, *deps)
+        ref.future().add_done_callback(self._unload(k, actor))
         return ref
 
     def node_future(self, handle: Any, name: str) -> concurrent.futures.Future[None]:
