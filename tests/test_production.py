@@ -98,6 +98,7 @@ def test_user_max_concurrency_holds_across_concurrent_invocations():
         assert counts["peak"] >= 2  # the calls did overlap (else the test shows nothing)
         state = _limits.snapshot()[f"127.0.0.1:{server.port}"]
         assert state["peak"] <= 5 and state["throttled"] > 0
+        assert f"127.0.0.1:{server.port}: limit 5" in str(fan_out.explain())
 
 
 def test_refusal_plain_would_see_is_raised_not_retried_forever():

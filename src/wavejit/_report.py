@@ -167,6 +167,8 @@ class Report:
     invocations: int
     sites: list[SiteReport] = field(default_factory=list)
     last_run: RunRecord | None = None
+    # Process-wide provider limits that acted: throttling, 429s, re-issues (_limits).
+    limits: list[str] = field(default_factory=lambda: _limits_lines())
 
     @property
     def deferred_sites(self) -> list[SiteReport]:
@@ -196,4 +198,17 @@ class Report:
             lines.append(f"  last run: {self.last_run}")
             lines.append(f"  predicted speedup (sum of calls / critical path): "
                          f"x{self.last_run.predicted_speedup:.2f}")
+        if self.limits:
+            lines.append("  provider limits (process-wide):")
+            lines.extend(f"    {line}" for line in self.limits)
         return "\n".join(lines)
+
+
+def _limits_lines() -> list[str]:
+    from ._limits import snapshot
+
+    return [f"{key}: limit {state['limit']:g}, peak {state['peak']:g} in flight, "
+            f"{state['throttled']:g} of {state['calls']:g} calls waited, "
+            f"{state['refused']:g} refused (429), {state['reissued']:g} re-issued"
+            for key, state in snapshot().items()
+            if state["throttled"] or state["refused"] or state["limit"] != float("inf")]
