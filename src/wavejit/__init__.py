@@ -51,3 +51,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # `wavejit.executors` (Dask / Ray) loads on first use: `import wavejit` stays light.
+    if name == "executors":
+        import importlib
+
+        return importlib.import_module(".executors", __name__)
+    raise AttributeError(f"module 'wavejit' has no attribute {name!r}")
