@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -325,3 +327,13 @@ def test_a_jitted_function_is_not_shipped_call_by_call() -> None:
 
     with pytest.raises(WavejitError, match=r"map\(items, executor=\.\.\.\)"):
         two(1)
+
+
+def test_import_wavejit_loads_no_cluster_engine() -> None:
+    check = ("import sys, wavejit; wavejit.executors.DaskExecutor; "
+             "print(sorted(m for m in ('dask', 'distributed', 'ray', 'cloudpickle', 'tqdm') "
+             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -62,4 +62,5 @@ def run_on_cluster(s: _Structure, executor: Any) -> list[Any]:
         i = min(errors, key=s.pos.__getitem__)
         add_note(errors[i], f"wavejit: raised by graph node {s.nodes[i].name!r}")
         raise errors[i]
-    return executor.gather(handles)
+    values: list[Any] = executor.gather(handles)
+    return values
