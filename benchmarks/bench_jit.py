@@ -330,6 +330,7 @@ def measure(count: int, log: Callable[[str], None]) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+    load_before = os.getloadavg()[0]
     log("first call (fresh processes)")
     data["first_call"] = first_call(count)
     data["fan_out"] = {}
@@ -352,6 +353,8 @@ def measure(count: int, log: Callable[[str], None]) -> dict[str, Any]:
     samples, first = compile_samples(max(5 * count, 25))
     data["compile"] = {"samples": samples, "first": first,
                        "lines": FIFTY_LINES.count("\n") + 1}
+    # The 1-minute load average before and after: how busy the machine was besides us.
+    data["load_average"] = [load_before, os.getloadavg()[0]]
     return data
 
 

@@ -247,6 +247,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="write every sample as JSON")
     args = parser.parse_args()
     unbalanced_rounds = max(5, args.rounds // 2)
+    load_before = os.getloadavg()[0]
     data: dict[str, Any] = {
         "rounds": args.rounds,
         "unbalanced_rounds": unbalanced_rounds,
@@ -256,6 +257,8 @@ def main() -> None:
         "overhead": overhead(args.rounds),
         "unbalanced": unbalanced(unbalanced_rounds),
     }
+    # The 1-minute load average before and after: how busy the machine was besides us.
+    data["load_average"] = [load_before, os.getloadavg()[0]]
     print("\n".join(report(data)))
     if args.json:
         with open(args.json, "w") as f:

@@ -49,13 +49,20 @@ def render() -> str:
     settings = scenarios.settings
     rounds = settings.get("repeat")
     notes = [f"- `{s.name}`: {note}" for s in scenarios.scenarios for note in s.notes]
+    loads = "; ".join(
+        f"{name} {data['load_average'][0]:.1f} / {data['load_average'][1]:.1f}"
+        for name, data in (("scenarios", settings), ("jit", jit), ("scheduling", scheduling))
+        if "load_average" in data
+    )
     parts = [
         BEGIN,
         "",
         f"From one run of each command below on this project's {settings.get('cpus')}-core "
         f"VM ({settings.get('date')}, Python {settings.get('python')}); the files they "
         "wrote are in `benchmarks/results/`, every sample included, and this section is "
-        "rendered from them. Each command prints the same figures.",
+        "rendered from them. Each command prints the same figures."
+        + (" The VM was shared with other work; its 1-minute load average before / "
+           f"after each run: {loads}." if loads else ""),
         "",
         COMMANDS,
         "",
@@ -65,7 +72,7 @@ def render() -> str:
         "would: its clients, event loop and thread pool (`ThreadPoolExecutor(1024)` for "
         "the pool and for Dask, like wavejit's shared pool) are created before any timed "
         "call, and each peer gets one untimed warm-up call. Then "
-        f"{rounds} rounds (5 times as many for `cpu_only`) each time every peer once, "
+        f"{rounds} rounds (5 times as many for `cpu_only`), each timing every peer once, "
         "the order rotated by one each round. Every result is checked equal to the plain "
         "function's. Cells: wall ms, median (min-max); ideal: the critical path of the "
         "latencies the server applied (plus the measured CPU work for `mixed`).",
@@ -76,7 +83,9 @@ def render() -> str:
         "peer and scenario, one sample each), after importing everything and creating "
         "its clients and pool untimed: connections and threads are new for everyone, "
         "and wavejit's figure includes compiling the function and its first "
-        "measurements.",
+        "measurements. Where nothing identifies a function's I/O calls statically "
+        "(`map_reduce`, `mixed`: the `trace` strategy, see `explain()`), that first call "
+        "is a profiled run that defers nothing.",
         "",
         *notes,
         "",

@@ -53,6 +53,7 @@ def run_bench(args: argparse.Namespace) -> int:
         llm_base_url, models = OPENAI_URL, [args.model] * 5
     model = LatencyModel(seed=args.seed, capacity=args.capacity).scaled(scale)
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     with (
         ServerProcess(model) as server,
         open_clients(
@@ -85,6 +86,8 @@ def run_bench(args: argparse.Namespace) -> int:
             },
             log=_log,
         )
+    # The machine's 1-minute load average before and after: how busy it was besides us.
+    bench.settings["load_average"] = [load_before, os.getloadavg()[0]]
     print(format_table(bench))
     print(f"\n{len(scenarios)} scenarios in {time.perf_counter() - started:.1f} s")
     if args.json:
