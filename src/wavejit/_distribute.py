@@ -58,8 +58,10 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
 
     if rw.is_async or not rw.lazy_bindings:
         return None
-    if isinstance(node.target, ast.Name) and rw.iterates_pending(node.iter):
-        return None  # iterating pending values: the ordinary lazy loop handles it
+    # Iterating a container this function filled: its items may be pending (then the
+    # calls issued ahead depend on them; the loop target is waited for at strict uses).
+    lazy_items = isinstance(node.target, ast.Name) and rw.iterates_pending(node.iter) and (
+        rw.can_hold_pending(node.target.id))
     can_hold = {n for n in rw.locals if rw.can_hold_pending(n)}
     n = rw.loops
     plan = plan_loop(node, n, can_hold, speculate=rw.speculate)
@@ -88,6 +90,12 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
         args = [rw.expr(a, False) for a in it.args]
         keywords = ast.Dict([ast.Constant(k.arg) for k in it.keywords],
                             [rw.expr(k.value, False) for k in it.keywords])
+    elif lazy_items:
+        assert isinstance(node.target, ast.Name)
+        rw.bind(node.target.id)
+        wrapper, keywords = ast.Constant(None), ast.Dict([], [])
+        args = [rw.shallow(it) if isinstance(it, ast.Name) else
+                _at(_call("shallow", rw.expr(it, True)), it)]
     else:
         wrapper, args, keywords = ast.Constant(None), [rw.expr(it, False)], ast.Dict([], [])
     head = _at(ast.Assign(

@@ -443,7 +443,11 @@ def _mutated_paths(stmts: list[ast.stmt], skip: set[int]) -> set[tuple[str, tupl
                     add(func.value)
                 elif not _is_glue_method(func):
                     add(func.value)  # an unknown method may change its receiver
-            glue = isinstance(func, ast.Name) and func.id in _GLUE_BUILTINS
+            # Builtins and container methods store or read what they are given.
+            glue = isinstance(func, ast.Name) and func.id in _GLUE_BUILTINS or (
+                isinstance(func, ast.Attribute) and (
+                    func.attr in _MUTATING_METHODS or func.attr in _CONTAINER_METHODS
+                    or _is_glue_method(func)))
             if not glue:
                 for a in [*n.args, *(k.value for k in n.keywords)]:
                     a = a.value if isinstance(a, ast.Starred) else a

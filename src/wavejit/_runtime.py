@@ -38,8 +38,10 @@ import operator
 import threading
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
+from ._deep import bind_twin
 from ._effects import external_effects as _external_effects
 from ._errors import CancelledError, add_note
 from ._executors import _CANCELLED, _FINISHED, Task
@@ -296,9 +298,15 @@ class Invocation:
         decision = site.decide(fn)
         # Thread-bound objects, ContextVar / thread-local callees, external effects.
         decision = _keep_order(decision, fn, args, kwargs)
-        if self.issuing is not None and decision.effects:
-            # Issued ahead of the loop body's earlier iterations: it must not run
-            # now. It runs inline, in program order, when its item is retired.
+        if decision.twin is not None:  # a helper of the program: its jitted twin
+            fn = bind_twin(decision.twin, fn)
+        if self.issuing is not None and decision.effects and not (
+            decision.defer and self._untouchable(fn, args, kwargs)
+        ):
+            # Issued ahead of the loop body's earlier iterations, it could change what
+            # they see: it runs inline, in program order, when its item is retired.
+            # (A deferred call handed only immutable values and shareable clients
+            # cannot change anything of ours, whatever the scan could not see.)
             return self._defer(site, decision, fn, args, kwargs, gated=True)
         if decision.defer:
             return self._defer(site, decision, fn, args, kwargs)
@@ -516,6 +524,17 @@ class Invocation:
             submit_task(pending)
         else:
             self.executor.submit(pending.run)
+
+    def _untouchable(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Are the call's receiver and arguments all immutable or shareable clients?"""
+        safe = self.code.is_safe_type
+        receiver = getattr(fn, "__self__", None)
+        if receiver is not None and not isinstance(receiver, ModuleType) and not (
+            is_shareable(receiver, safe)
+        ):
+            return False
+        return all(is_shareable(a, safe) for a in args) and all(
+            is_shareable(a, safe) for a in kwargs.values())
 
     def _give_slot(self, pending: Pending) -> None:
         """Order the call's output: linked now, or when its loop item is retired."""

@@ -11,12 +11,14 @@ function, or a type); the last one is kept for an identity check, the cheap guar
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._deep import twin_of
 from ._hints import _MUTATING_METHODS, CalleeInfo, callee_key, classify
 from ._strategies import PROFILE_CALLS, STRATEGIES, SiteFeatures, Strategy
 
@@ -46,6 +48,7 @@ class Decision:
     info: CalleeInfo
     effects: bool = True
     measure: bool = True  # deferred calls still worth timing (the verdict may change)
+    twin: Any = None  # the helper's jitted twin, called instead (see `_deep`)
 
     @property
     def safe_receiver(self) -> bool:
@@ -187,6 +190,15 @@ class Site:
                         "use", info, has_effects(fn))
 
     def _decide(self, fn: Any, key: Any) -> Decision:
+        decision = self._judge(fn, key)
+        twin = twin_of(fn) if decision.info.io and not decision.info.declared else None
+        if twin is None:
+            return decision
+        return dataclasses.replace(
+            decision, twin=twin,
+            reason=f"{decision.reason}; its own calls are jitted too (a helper of the program)")
+
+    def _judge(self, fn: Any, key: Any) -> Decision:
         info = classify(fn)
         effects = has_effects(fn)
         if info.sequential:
