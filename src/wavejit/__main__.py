@@ -37,7 +37,7 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--report", metavar="DIR", help="write a Markdown report with PNG plots into DIR"
     )
     parser.add_argument(
-        "--repeat", type=_positive, metavar="N", help="timed calls per peer (default 3)"
+        "--repeat", type=_positive, metavar="N", help="timed rounds per peer (default 5)"
     )
     parser.add_argument(
         "--quick",
