@@ -53,7 +53,7 @@ _SQL_WRITES = ("insert", "update", "delete", "create", "drop", "alter", "replace
                "truncate", "merge", "upsert")
 _DB_WRITE_METHODS = frozenset({"commit", "executemany", "executescript"})
 
-_cache: dict[tuple[str, Any], str | None] = {}
+_cache: dict[str, dict[Any, str | None]] = {"effects": {}, "contextvar": {}, "local": {}}
 
 
 def external_effects(fn: Any) -> str | None:
@@ -78,15 +78,19 @@ def _target(fn: Any) -> types.FunctionType | None:
 
 
 def _cached(kind: str, fn: Any, finder: Any) -> str | None:
+    cache = _cache[kind]
+    code = getattr(fn, "__code__", None)  # functions and bound methods: the fast path
+    if code is not None and code in cache:
+        return cache[code]
     function = _target(fn)
     if function is None:
         return None
-    key = (kind, function.__code__)
-    if key in _cache:
-        return _cache[key]
-    _cache[key] = None  # recursion: nothing found so far
+    code = function.__code__
+    if code in cache:
+        return cache[code]
+    cache[code] = None  # recursion: nothing found so far
     result: str | None = _walk(function, finder, DEPTH, set())
-    _cache[key] = result
+    cache[code] = result
     return result
 
 

@@ -54,7 +54,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import CancelledError
-from ._observe import call_finished, call_started
+from ._hints import callee_key, classify
+from ._observe import call_finished, call_started, observing
 from ._policy import CallPolicy, policy_call
 from ._providers import (
     Refusal,
@@ -278,8 +279,6 @@ def _resource_key(resource: Any) -> Any:
 
 
 def _function_key(fn: Any) -> Any:
-    from ._hints import callee_key
-
     return ("function", callee_key(fn))
 
 
@@ -296,18 +295,21 @@ _plan_cache: dict[Any, _Plan] = {}
 _learned: dict[Any, str] = {}  # callee key -> host learned from a rate-limit error
 
 
-def _plan(fn: Any) -> _Plan:
-    from ._hints import callee_key
-
-    key = callee_key(fn)
+def _plan(fn: Any) -> tuple[Any, _Plan]:
+    """(callee key, plan): cached per code object (see `_hints.callee_key`)."""
+    code = getattr(fn, "__code__", None)
+    if code is None or getattr(fn, "__wavejit_jit__", False):
+        key = callee_key(fn)
+    else:
+        key = code  # a plain function: what callee_key would return, sooner
     try:
         plan = _plan_cache.get(key)
     except TypeError:
-        return _make_plan(fn)
+        return key, _make_plan(fn)
     if plan is None:
         plan = _make_plan(fn)
         _plan_cache[key] = plan
-    return plan
+    return key, plan
 
 
 def _make_plan(fn: Any) -> _Plan:
@@ -328,39 +330,36 @@ def _make_plan(fn: Any) -> _Plan:
 def provider_key(fn: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
                  ) -> tuple[Any, ...]:
     """Every resource key a call of `fn` with these arguments uses (see module doc)."""
-    plan = _plan(fn)
-    return _call_keys(fn, plan, args, kwargs or {})
+    key, plan = _plan(fn)
+    return _call_keys(fn, key, plan, args, kwargs or {})
 
 
-def _call_keys(fn: Any, plan: _Plan, args: tuple[Any, ...],
+def _call_keys(fn: Any, key: Any, plan: _Plan, args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    extra: list[str] = []
+    extra: list[str] | None = None
     receiver = getattr(fn, "__self__", None)
-    if receiver is not None and not isinstance(receiver, types.ModuleType):
+    if receiver is not None and type(receiver) is not types.ModuleType:
         host = client_host(receiver)
         if host is not None:
-            extra.append(host)
-    for a in (*args, *kwargs.values()):
-        if type(a) in _PLAIN:
+            extra = [host]
+    for a in (args if not kwargs else (*args, *kwargs.values())):
+        if type(a) in _PLAIN or not _is_client(a):
             continue
-        if _is_client(a):
-            host = client_host(a)
-            if host is not None:
-                extra.append(host)
-    if plan.url_arg and args:
-        host = _host_of_url(args[0]) if isinstance(args[0], str) else None
-        if host is not None and not extra:
-            extra.append(host)
+        host = client_host(a)
+        if host is not None:
+            extra = [host] if extra is None else [*extra, host]
+    if plan.url_arg and args and extra is None and isinstance(args[0], str):
+        host = _host_of_url(args[0])
+        if host is not None:
+            extra = [host]
     if _learned:
-        from ._hints import callee_key
-
         try:
-            learned = _learned.get(callee_key(fn))
+            learned = _learned.get(key)
         except TypeError:
             learned = None
         if learned is not None:
-            extra.append(learned)
-    if not extra:
+            extra = [learned] if extra is None else [*extra, learned]
+    if extra is None:
         return plan.keys
     return tuple(dict.fromkeys((*plan.keys, *sorted(set(extra)))))
 
@@ -372,7 +371,6 @@ def reissue_safe(fn: Any) -> bool:
     """A callee that may be called a second time: the scan shows no write besides the
     request itself (no globals, no argument mutated, no external effects)."""
     from ._effects import external_effects
-    from ._hints import classify
 
     info = classify(fn)
     if info.sequential or info.writes_globals or info.mutated is None or info.mutated:
@@ -399,24 +397,28 @@ def run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], counted: bool = 
         owner: Any = None) -> Any:
     """Call ``fn(*args, **kwargs)`` as a deferred call: limits, re-issue, policy.
 
-    `counted`: a call the user wrote (not glue), shown by `wavejit.progress`.
-    `owner`: the invocation; once its ``done`` is set (an interrupt abandoned it), a
-    call still waiting for a slot or a re-issue does not start.
+    `counted`: a call the user wrote; False for glue the rewrite made (an f-string, an
+    operator expression), which is called directly. `owner`: the invocation; once its
+    ``done`` is set (an interrupt abandoned it), a call still waiting for a slot or a
+    re-issue does not start.
     """
-    bar = call_started(fn) if counted else None
+    if not counted:
+        return fn(*args, **kwargs)
+    if not observing():
+        return _run(fn, args, kwargs, owner)
+    bar = call_started(fn)
     failed = True
     try:
         result = _run(fn, args, kwargs, owner)
         failed = False
         return result
     finally:
-        if counted:
-            call_finished(fn, bar, failed)
+        call_finished(fn, bar, failed)
 
 
 def _run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], owner: Any) -> Any:
-    plan = _plan(fn)
-    keys = _call_keys(fn, plan, args, kwargs)
+    key, plan = _plan(fn)
+    keys = _call_keys(fn, key, plan, args, kwargs)
     policy = plan.policy
     call: Callable[[], Any]
     if policy is None:
@@ -453,8 +455,6 @@ def _first_refusal(fn: Any, refusal: Refusal) -> tuple[Any, ...]:
 
 
 def _learn(fn: Any, host: str) -> None:
-    from ._hints import callee_key
-
     try:
         key = callee_key(fn)
         if _learned.get(key) != host:

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["log", "progress", "Progress", "call_started", "call_finished"]
+__all__ = ["log", "progress", "Progress", "observing", "call_started", "call_finished"]
 
 log = logging.getLogger("wavejit")
 log.addHandler(logging.NullHandler())
@@ -80,6 +80,11 @@ def progress(desc: str = "wavejit calls", **tqdm_options: Any) -> Iterator[Progr
     finally:
         _current.reset(token)
         bar.close()
+
+
+def observing() -> bool:
+    """Is anyone watching deferred calls (a progress bar, DEBUG logging)?"""
+    return _current.get() is not None or log.isEnabledFor(logging.DEBUG)
 
 
 def call_started(fn: Any) -> Progress | None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._hints import is_io_client_type
+
 __all__ = ["Refusal", "client_host", "rate_limit_info"]
 
 
@@ -65,8 +67,6 @@ def client_host(obj: Any, depth: int = 0) -> str | None:
 
 
 def _is_client(value: Any) -> bool:
-    from ._hints import is_io_client_type
-
     return not isinstance(value, (str, bytes, int, float, tuple, type)) and \
         is_io_client_type(type(value))
 

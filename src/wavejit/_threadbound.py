@@ -93,13 +93,21 @@ def _holds_bound(x: Any, depth: int = 0) -> bool:
 _callee_cache: dict[Any, tuple[tuple[str, ...], str | None]] = {}
 
 
+_CODE_VALUES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
+
+
 def _callee_facts(function: types.FunctionType) -> tuple[tuple[str, ...], str | None]:
-    """(global names the code uses, reason it must run inline whatever its arguments)."""
+    """(global names the code uses that may hold data, reason it must run inline
+    whatever its arguments). Names bound to modules, functions and classes when first
+    seen are left out: checking them on every call would cost more than the call."""
     code = function.__code__
     facts = _callee_cache.get(code)
     if facts is None:
         reason = sets_context_var(function) or reads_thread_local(function)
-        facts = (code.co_names, reason)
+        glob = function.__globals__
+        names = tuple(n for n in code.co_names
+                      if not isinstance(glob.get(n), _CODE_VALUES))
+        facts = (names, reason)
         _callee_cache[code] = facts
     return facts
 
