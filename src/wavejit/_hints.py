@@ -266,9 +266,8 @@ def _registered_io(fn: Any) -> tuple[str, bool] | None:
         name = getattr(target, "__name__", "")
         t = type(receiver)
     elif isinstance(fn, (types.FunctionType, types.BuiltinFunctionType, type)):
-        if _registry.function_entry(fn):
-            return f"{fn.__module__}.{fn.__name__}", True
-        return None
+        registered = _registry.function_entry(fn)
+        return None if registered is None else (registered, True)
     elif not callable(fn):
         # Not a callee but the object a static resolution stopped at (`_tiers` names
         # ``llm.invoke(...)`` by ``llm``): it stands for "a method of this object".
@@ -287,6 +286,17 @@ def _registered_io(fn: Any) -> tuple[str, bool] | None:
     if entry.contains:
         what += " (it holds a model, retriever or client)"
     return what, is_safe_type(t)
+
+
+def _store_write(receiver: Any, name: str) -> bool:
+    """Is ``receiver.name(...)`` a write to a store (a vector store's ``add_texts``, a
+    Qdrant ``upsert``, an Elasticsearch ``index``)? A later read of the store must see
+    it, so it is not deferred: it runs inline, after the calls before it."""
+    t = type(receiver)
+    if any(name in e.writes for e in _entries(t)):
+        return True
+    return _module_matches(getattr(t, "__module__", None),
+                           _registry.ORDERED_WRITE_PREFIXES) and _registry.is_write_name(name)
 
 
 _NOT_CLIENTS = frozenset({type, types.ModuleType, types.FunctionType,
@@ -330,6 +340,8 @@ class CalleeInfo:
                     kwargs: dict[str, Any]) -> bool:
         if self.mutated is None:
             return True
+        if not self.mutated:
+            return False  # mutates nothing (registered I/O has no parameter list here)
         if position < len(args):
             index = position + self.self_offset
             if index < len(self.positional):
@@ -349,20 +361,25 @@ _classify_cache: dict[Any, CalleeInfo] = {}
 
 
 def callee_key(fn: Any) -> Any:
-    """A hashable key for what `fn` runs: its code object where it has one."""
+    """A hashable key for what `fn` runs: its code object where it has one (with the
+    receiver's type for a method)."""
     fn = _unwrap(fn, partials=True)
     func = getattr(fn, "__func__", None)
     if func is not None:
         code = getattr(func, "__code__", None)
         key = code if code is not None else func
-        owner = fn.__self__
-        if type(owner) in _composite_cache and not _composite_cache[type(owner)]:
-            return key  # the common case: one dict lookup
-        if _is_composite(type(owner)):
+        # With the receiver's type: an inherited method is one code object, but what
+        # is known of it (registry entries, shareable, the scan of `self.` calls)
+        # depends on the class it is called on.
+        t = type(fn.__self__)
+        composite = _composite_cache.get(t)
+        if composite is None:
+            composite = _is_composite(t)
+        if composite:
             # A chain's `invoke` is one code object for every chain; whether it does
             # I/O depends on what this chain holds, and so does its decision.
-            return (key, _holds_io(owner))
-        return key
+            return (key, t, _holds_io(fn.__self__))
+        return (key, t)
     code = getattr(fn, "__code__", None)
     if code is not None:
         return code
@@ -412,10 +429,13 @@ def _classify(fn: Any) -> CalleeInfo:
     if id(target) in _IO_CALLABLE_IDS or id(fn) in _IO_CALLABLE_IDS:
         return CalleeInfo(True, f"registered I/O: {_name(fn)}", mutated=frozenset(),
                           safe_receiver=True)
+    if receiver is not None and _store_write(receiver, getattr(target, "__name__", "")):
+        return CalleeInfo(False, f"{_name(fn)} writes to a store later calls may read: "
+                          "it stays in program order", sequential=True)
     registered = _registered_io(fn)
     if registered is not None:
         what, shareable = registered
-        return CalleeInfo(True, f"known I/O: {what} (wavejit registry)",
+        return CalleeInfo(True, f"known I/O (wavejit registry): {what}",
                           mutated=frozenset(), safe_receiver=shareable,
                           receiver_note=None if shareable else receiver_note(receiver))
     module = getattr(target, "__module__", None)
@@ -600,6 +620,9 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
                 mark_root(func.value)
             callee = _resolve(func, fn, self_type, self_name)
+            if not writes_globals and isinstance(func, ast.Attribute) and _writes_a_store(
+                    callee, func.attr):
+                writes_globals = True  # state outside the process that later calls read
             if io_reason is None:
                 io_reason = _io_reason(callee, func, fn, depth, self_type)
             if not writes_globals and _calls_a_global_writer(callee, depth, self_type):
@@ -621,6 +644,16 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
         positional=positional,
         varargs=varargs,
     )
+
+
+def _writes_a_store(callee: Any, name: str) -> bool:
+    """A call the scan resolved to a store's write method (see `_store_write`)."""
+    receiver = getattr(callee, "__self__", None)
+    if isinstance(callee, types.MethodType) and receiver is not None:
+        return _store_write(receiver, name)
+    if callee is None or isinstance(callee, (type, types.ModuleType, types.FunctionType)):
+        return False
+    return _is_io_object(callee) and _store_write(callee, name)  # `client.upsert(...)`
 
 
 def _immutable_global(value: Any) -> bool:

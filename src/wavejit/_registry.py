@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Package", "Methods", "Functions", "PACKAGES", "METHODS", "FUNCTIONS",
-           "IO_PREFIXES", "SAFE_PREFIXES", "methods_of", "method_entry", "holds_io",
+           "IO_PREFIXES", "SAFE_PREFIXES", "ORDERED_WRITE_PREFIXES", "is_write_name", "methods_of", "method_entry", "holds_io",
            "function_entry", "add_methods", "clear_caches"]
 
 
@@ -35,6 +35,7 @@ __all__ = ["Package", "Methods", "Functions", "PACKAGES", "METHODS", "FUNCTIONS"
 class Package:
     prefix: str
     shareable: bool
+    ordered_writes: bool = False  # a store: its writes keep program order (`is_write`)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Methods:
     methods: frozenset[str] | None  # None: every public method
     shareable: bool
     contains: bool = False  # I/O only when the object holds an I/O object
+    writes: frozenset[str] = frozenset()  # methods that change what later calls read
 
     @property
     def label(self) -> str:
@@ -90,9 +92,11 @@ PACKAGES: list[Package] = [
     # chroma-core/chroma#1215), Weaviate (v4 client; its batching is not thread-safe,
     # weaviate-python-client#1090, and stays in a `with` block, where nothing is
     # deferred across statements).
-    Package("elasticsearch", True), Package("opensearchpy", True),
-    Package("pinecone", True), Package("qdrant_client", True), Package("chromadb", True),
-    Package("weaviate", True),
+    # Their writes (`is_write`) stay in program order: a search deferred after an
+    # upsert must not overtake it.
+    Package("elasticsearch", True, True), Package("opensearchpy", True, True),
+    Package("pinecone", True, True), Package("qdrant_client", True, True),
+    Package("chromadb", True, True), Package("weaviate", True, True),
     # Database drivers: one connection runs one statement at a time and cursors,
     # pipelines and transactions are stateful, so calls on one object keep their order
     # (psycopg "Thread and process safety": share connections, not cursors; PyMySQL
@@ -123,8 +127,10 @@ METHODS: list[Methods] = [
                "asimilarity_search_by_vector", "similarity_search_with_relevance_scores",
                "asimilarity_search_with_relevance_scores", "max_marginal_relevance_search",
                "amax_marginal_relevance_search", "search", "asearch", "get_by_ids",
-               "aget_by_ids", "add_texts", "aadd_texts", "add_documents", "aadd_documents",
-               "delete", "adelete"), True),
+               "aget_by_ids"), True,
+            # A later search must see what these stored: they stay in program order.
+            writes=_m("add_texts", "aadd_texts", "add_documents", "aadd_documents",
+                      "delete", "adelete", "upsert", "aupsert")),
     Methods("langchain_core.runnables.base.Runnable", _RUNNABLE, True, contains=True),
     # LlamaIndex: LLMs, embeddings, retrievers and query engines; its own jobs run many
     # calls on one instance at once (llama_index.core.async_utils.run_jobs, the
@@ -167,6 +173,20 @@ FUNCTIONS: list[Functions] = [
                             "aspeech", "moderation", "amoderation", "responses", "aresponses",
                             "rerank", "arerank", "batch_completion")),
 ]
+
+# Method names of a store's writes (Package.ordered_writes): a deferred read issued
+# after one must not overtake it, so they run inline, after the calls before them.
+WRITE_PREFIXES = ("add", "upsert", "insert", "update", "delete", "remove", "create",
+                  "drop", "recreate", "put", "index", "bulk", "set", "overwrite", "reset",
+                  "modify", "persist", "clear", "import", "batch")
+ORDERED_WRITE_PREFIXES: list[str] = [p.prefix for p in PACKAGES if p.ordered_writes]
+
+
+def is_write_name(name: str) -> bool:
+    """``upsert``, ``add_documents``, ``delete_collection``, ``aadd_texts``...: a write."""
+    return name.startswith(WRITE_PREFIXES) or (
+        name.startswith("a") and name[1:].startswith(WRITE_PREFIXES))
+
 
 # Kept as flat lists for the prefix tests (`register_io("pkg")` appends to them).
 IO_PREFIXES: list[str] = [p.prefix for p in PACKAGES]
@@ -217,13 +237,16 @@ def method_entry(t: type, name: str) -> Methods | None:
     return None
 
 
-def function_entry(fn: Any) -> bool:
-    """Is `fn` a registered module-level I/O function (``litellm.completion``)?"""
+def function_entry(fn: Any) -> str | None:
+    """The registered name of `fn` if it is a module-level I/O function
+    (``litellm.completion``, defined in ``litellm.chat_completions.dispatch``)."""
     module = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__name__", None)
-    top = module.partition(".")[0]
-    names = _functions.get(top) or _functions.get(module)
-    return names is not None and name in names and getattr(fn, "__qualname__", name) == name
+    for registered in (module, module.partition(".")[0]):
+        names = _functions.get(registered)
+        if names is not None and name in names and getattr(fn, "__qualname__", name) == name:
+            return f"{registered}.{name}"
+    return None
 
 
 # How deep `holds_io` looks into a composite's attributes: a chain's steps, a
