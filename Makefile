@@ -12,7 +12,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP_DEV): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev,bench,dask,ray,progress]'
+	$(PY) -m pip install --quiet -e '.[dev,bench,dask,ray,progress,frameworks]'
 	touch $@
 
 $(STAMP_BENCH): pyproject.toml | $(PY)
