@@ -276,6 +276,8 @@ class AsyncInvocation:
 
     async def fail(self, exc: BaseException) -> BaseException:
         start, end = self.settled, len(self.spawned)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+            return self.abandon(exc, start, end)
         await self._settle(self.spawned[start:end])  # nothing outlives the block
         self.settled = end
         self.borrowed.clear()
@@ -295,6 +297,17 @@ class AsyncInvocation:
         await self.barrier()
         await self._finish()
         return value
+
+    def abandon(self, exc: BaseException, start: int, end: int) -> BaseException:
+        """An interrupt, or this task being cancelled (``asyncio.timeout``, ``wait_for``,
+        Ctrl-C under ``asyncio.run``): cancel every outstanding deferred task and wait
+        for none; `exc` goes on at once. Unlike threads, tasks can be cancelled."""
+        for pending in self.spawned[start:end]:
+            pending.task.cancel()
+        self.settled = end
+        self.borrowed.clear()
+        self.dirty.clear()  # never resolved: that would await the cancelled tasks
+        return exc
 
     async def fail_exit(self, exc: BaseException) -> BaseException:
         chosen = await self.fail(exc)
