@@ -556,3 +556,33 @@ def test_otel_spans_in_deferred_calls_are_children_of_the_callers_span():
         assert child.parent is not None
         assert child.parent.span_id == parent.get_span_context().span_id
         assert child.context.trace_id == parent.get_span_context().trace_id
+
+
+def test_async_cancellation_cancels_deferred_tasks_at_once():
+    import asyncio
+
+    finished: list[int] = []
+
+    async def slow(i):
+        await asyncio.sleep(0.5)
+        finished.append(i)
+        return i
+
+    async def fan_out(n):
+        return [await slow(i) for i in range(n)]
+
+    jitted = wavejit.jit(fan_out)
+
+    async def main():
+        assert await jitted(3) == [0, 1, 2]  # warm; also checks the tasks overlap
+        finished.clear()
+        t0 = time.perf_counter()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(jitted(20), 0.1)
+        waited = time.perf_counter() - t0
+        await asyncio.sleep(0.6)  # long enough for any task left running to finish
+        return waited
+
+    waited = asyncio.run(main())
+    assert waited < 0.4, waited  # 0.1 s timeout; wide margin for a noisy VM
+    assert finished == []  # every deferred task was cancelled, as plain's await is
