@@ -1,51 +1,70 @@
 """Differential fuzzing: a jitted function behaves exactly like the plain function.
 
 `fuzzgen.programs()` generates whole modules (see its docstring). Each one is written
-to a real file (the jit reads the source with `inspect.getsource`) and imported; then
-``f`` runs plain on every input, and jitted under each executor configuration (default
-threads, ``executor="sequential"``, ``max_workers=1``) three rounds over all inputs
-(the first call compiles; later calls may switch tiers: promotion, plain fallback).
-The nested helper ``g`` is jitted with the same configuration whenever ``f`` is.
+to a real file (the jit reads the source) and imported; then ``f`` runs plain on every
+input, and jitted under two configurations, the default and one of `VARIANTS` (drawn
+per program), `ROUNDS` rounds over all inputs (the first call compiles; later calls
+may switch tiers: promotion, tier 1, plain). Whenever ``f`` is jitted, so are the
+helpers ``g`` and ``rec`` (bound as globals) and the method ``Worker.step``, with the
+same configuration; ``h`` (helper fan-out) stays a plain function.
 
-Every run must match the plain run: the return value (equal, same type, same repr),
-or the exception (type and message); the ``log`` list (glue and callee side effects,
-in order); the final ``shared`` dict (mutated by callees and glue); and the module
-log that a callee appends to.
+Every run must match the plain run in: the outcome (the return value's type and
+``repr``; or the exception's type, ``args``, and its whole ``__cause__`` /
+``__context__`` chain); what was printed; the side-effect channel ``LOG`` (glue,
+callees, context managers and global writes, in one order); the ``shared`` dict; the
+global ``COUNTER``. A fallback to plain (`Unsupported`) fails: the generator only
+produces what the jit documents as supported.
 
-``WAVEJIT_FUZZ_EXAMPLES`` sets the number of examples (300 by default; ``make fuzz``
-runs 5000). A failure prints the generated module, the inputs and the mismatch.
+It also measures the jit's point, per program, over the default configuration's runs:
+*deferred* (some invocation of ``f`` deferred at least 2 calls, from ``last_run``) and
+*overlapped* (two I/O calls of one run were in flight at the same time, from the calls'
+own start / end times). The shares are printed and must reach `MIN_DEFERRED_SHARE` and
+`MIN_OVERLAP_SHARE`: a jit that ran every call in program order fails here.
+
+``WAVEJIT_FUZZ_EXAMPLES`` sets the number of examples (`EXAMPLES` by default, sized
+to stay under a minute; ``make fuzz`` runs 5000). A failure prints the generated
+module, the inputs and the mismatch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
+import io
 import itertools
 import os
 import sys
 import tempfile
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, find, given, note, settings
+from hypothesis import HealthCheck, Phase, event, given, note, settings
 
 import wavejit
 
 sys.path.insert(0, str(Path(__file__).parent))
+from fuzzgen import VARIANTS as N_VARIANTS  # noqa: E402
 from fuzzgen import Program, programs  # noqa: E402
 
-EXAMPLES = int(os.environ.get("WAVEJIT_FUZZ_EXAMPLES", "300"))
-ROUNDS = 5  # the first call compiles; measured tiers follow; tier 1 from the 4th
-# Executor configurations, and every strategy (they must all give plain answers).
+EXAMPLES = int(os.environ.get("WAVEJIT_FUZZ_EXAMPLES", "80"))
+ROUNDS = 4  # the first call compiles; measured tiers follow; tier 1 from the 4th
+# The extra configurations (one per program beside the default): every strategy must
+# give plain answers, on any executor.
 VARIANTS: list[dict[str, Any]] = [
-    {},
     {"executor": "sequential", "strategy": "trace"},
     {"max_workers": 1, "strategy": "enhanced"},
     {"strategy": "structural"},
     {"strategy": "io_aware", "max_workers": 2},
+    {"strategy": "trace"},
 ]
+assert len(VARIANTS) == N_VARIANTS
+MIN_DEFERRED_SHARE = 0.80
+MIN_OVERLAP_SHARE = 0.50
 SHARED_INIT = {"a": 1, "hi": "there"}
 
 _counter = itertools.count()
@@ -69,32 +88,59 @@ def load(source: str, directory: Path) -> types.ModuleType:
     return module
 
 
-def describe(value: Any) -> tuple[Any, ...]:
-    return (type(value).__name__, repr(value))
+def exception_chain(exc: BaseException | None, depth: int = 0) -> Any:
+    """Type, ``args`` and the whole cause / context chain of `exc`, comparably."""
+    if exc is None:
+        return None
+    if depth > 20:
+        return "..."
+    return (type(exc).__qualname__, repr(exc.args), exc.__suppress_context__,
+            exception_chain(exc.__cause__, depth + 1),
+            exception_chain(exc.__context__, depth + 1))
 
 
-def run_once(fn: Any, module: types.ModuleType, x: str, n: int) -> tuple[Any, ...]:
+@dataclass
+class Run:
+    observed: tuple[Any, ...]  # compared with the plain run's
+    spans: list[tuple[float, float]]  # start / end of each I/O call
+
+
+LABELS = ("outcome", "stdout", "LOG", "shared", "COUNTER")
+
+
+def run_once(fn: Callable[..., Any], module: types.ModuleType, is_async: bool, x: str,
+             n: int) -> Run:
     """Everything observable about one call: its outcome and its side effects."""
-    log: list[Any] = []
+    module.reset()
     shared: dict[str, Any] = dict(SHARED_INIT)
-    module.GLOG.clear()
-    try:
-        value = fn(x, n, log, shared)
-    except Exception as exc:  # noqa: BLE001 - compared with the plain run's
-        outcome: tuple[Any, ...] = ("raised", type(exc).__name__, str(exc))
-    else:
-        outcome = ("returned", *describe(value))
-        if value != value:  # pragma: no cover - generated values are never NaN
-            outcome += ("unequal to itself",)
-    return (outcome, repr(log), repr(shared), repr(list(module.GLOG)))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            if is_async:
+                value = asyncio.run(fn(x, n, module.LOG, shared))
+            else:
+                value = fn(x, n, module.LOG, shared)
+        except Exception as exc:  # noqa: BLE001 - compared with the plain run's
+            outcome: tuple[Any, ...] = ("raised", exception_chain(exc))
+        else:
+            outcome = ("returned", type(value).__name__, repr(value))
+    observed = (outcome, out.getvalue(), repr(module.LOG), repr(shared), module.COUNTER)
+    return Run(observed, list(module.SPAN.spans))
 
 
-LABELS = ("outcome", "log", "shared", "GLOG")
+def overlapped(spans: list[tuple[float, float]]) -> bool:
+    """Were two calls in flight at once (one started before another had ended)?"""
+    latest_end = float("-inf")
+    for start, end in sorted(spans):
+        if start < latest_end:
+            return True
+        latest_end = max(latest_end, end)
+    return False
 
 
 def mismatch(program: Program, variant: dict[str, Any], rnd: int, x: str, n: int,
              expected: tuple[Any, ...], actual: tuple[Any, ...], explain: str) -> str:
-    lines = [f"jit({variant}) differs from plain on f({x!r}, {n!r}, log, shared), "
+    lines = [f"jit({variant}) differs from plain on f({x!r}, {n!r}, LOG, shared), "
              f"round {rnd + 1} of {ROUNDS}:"]
     for label, e, a in zip(LABELS, expected, actual, strict=True):
         marker = "  " if e == a else "!!"
@@ -115,62 +161,119 @@ class Mismatch(AssertionError):
         self.variant, self.expected, self.actual = variant, expected, actual
 
 
-def check_program(program: Program, directory: Path) -> None:
+@dataclass
+class Measure:
+    """What the default configuration did with one program."""
+
+    deferred: int = 0  # the most calls one invocation of f deferred
+    overlapped: bool = False
+
+
+@contextlib.contextmanager
+def bound(module: types.ModuleType, variant: dict[str, Any] | None,
+          jitted: list[wavejit.JitFunction]) -> Iterator[None]:
+    """Bind the helpers ``g``, ``rec`` and ``Worker.step``: plain, or jitted by `variant`."""
+    plain_step = module.Worker.__dict__["step"]
+    if variant is not None:
+        helpers = [wavejit.jit(module.g_impl, **variant), wavejit.jit(module.rec_impl,
+                                                                      **variant),
+                   wavejit.jit(plain_step, **variant)]
+        jitted += helpers
+        module.g, module.rec, module.Worker.step = helpers
+    try:
+        yield
+    finally:
+        module.g, module.rec, module.Worker.step = module.g_impl, module.rec_impl, plain_step
+
+
+def check_program(program: Program, directory: Path) -> Measure:
+    """Compare every jitted run with the plain one; measure the default configuration."""
     module = load(program.source, directory)
-    plain_f, plain_g = module.f, module.g_impl
+    plain_f = module.f
     expected = {}
-    for x, n in program.inputs:
-        module.g = plain_g
-        expected[x, n] = run_once(plain_f, module, x, n)
-        event(f"plain outcome: {expected[x, n][0][0]}")
-    for variant in VARIANTS:
+    with bound(module, None, []):
+        for x, n in program.inputs:
+            expected[x, n] = run_once(plain_f, module, program.is_async, x, n).observed
+            event(f"plain outcome: {expected[x, n][0][0]}")
+    measure = Measure()
+    for variant in ({}, VARIANTS[program.variant]):
+        jitted: list[wavejit.JitFunction] = []
         jf = wavejit.jit(plain_f, **variant)
-        module.g = wavejit.jit(plain_g, **variant)
-        try:
+        with bound(module, variant, jitted):
             for rnd in range(ROUNDS):
                 for x, n in program.inputs:
-                    actual = run_once(jf, module, x, n)
-                    if actual != expected[x, n]:
+                    run = run_once(jf, module, program.is_async, x, n)
+                    if run.observed != expected[x, n]:
                         raise Mismatch(mismatch(
-                            program, variant, rnd, x, n, expected[x, n], actual,
-                            str(jf.explain())), variant, expected[x, n], actual)
-        finally:
-            module.g = plain_g
-        report = jf.explain()
-        event(f"f status after {ROUNDS} rounds: {report.status}"
-              + (" (fallback)" if report.fallback else ""))
-        if report.fallback:
-            note(f"jit fell back to plain: {report.reason}")
+                            program, variant, rnd, x, n, expected[x, n], run.observed,
+                            str(jf.explain())), variant, expected[x, n], run.observed)
+                    if not variant:
+                        record = jf.last_run
+                        measure.deferred = max(measure.deferred,
+                                               len(record.calls) if record else 0)
+                        measure.overlapped |= overlapped(run.spans)
+        for fn in (jf, *jitted):
+            report = fn.explain()
+            assert not report.fallback, (
+                f"jit({variant}) fell back to plain on {report.function}, which the "
+                f"generator promises is supported: {report.reason}\n{program.generated}")
+        event(f"f status after {ROUNDS} rounds: {jf.explain().status}")
+    return measure
 
 
 _first_failure: list[str] = []
 
 
-@pytest.mark.timeout(600)  # hundreds of generated programs in one test
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
-@given(program=programs())
-def test_jit_matches_plain(program: Program, module_dir: Path) -> None:
-    note(f"inputs={program.inputs!r}\n{program.generated}")
-    try:
-        check_program(program, module_dir)
-    except Mismatch as exc:
-        if not _first_failure:  # shown even if shrinking is cut short by the timeout
-            _first_failure.append(str(exc))
-            print(f"first (unshrunk) mismatch found:\n{exc}", file=sys.stderr)
-        raise
+@pytest.mark.concurrency
+@pytest.mark.timeout(900)  # many generated programs in one test
+def test_jit_matches_plain(module_dir: Path) -> None:
+    measures: list[tuple[bool, Measure]] = []
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(program=programs())
+    def check(program: Program) -> None:
+        note(f"inputs={program.inputs!r}\n{program.generated}")
+        try:
+            measure = check_program(program, module_dir)
+        except Mismatch as exc:
+            if not _first_failure:  # shown even if shrinking is cut short by the timeout
+                _first_failure.append(str(exc))
+                print(f"first (unshrunk) mismatch found:\n{exc}", file=sys.stderr)
+            raise
+        measures.append((program.is_async, measure))
+
+    check()
+    total = len(measures)
+    deferred = sum(m.deferred >= 2 for _, m in measures) / total
+    overlap = sum(m.overlapped for _, m in measures) / total
+    by_kind = {kind: [m for a, m in measures if a == is_async]
+               for kind, is_async in (("sync", False), ("async", True))}
+    print(f"\nfuzz: {total} programs; deferred >= 2 calls: {deferred:.0%}; "
+          f"overlapped: {overlap:.0%}; " + "; ".join(
+              f"{kind} {len(ms)}: deferred {sum(m.deferred >= 2 for m in ms)}, "
+              f"overlapped {sum(m.overlapped for m in ms)}" for kind, ms in by_kind.items()))
+    assert deferred >= MIN_DEFERRED_SHARE, f"only {deferred:.0%} deferred >= 2 calls"
+    assert overlap >= MIN_OVERLAP_SHARE, f"only {overlap:.0%} overlapped"
 
 
 def test_generator_covers_the_catalogue() -> None:
-    """The generator can produce each building block (a guard against it rotting)."""
+    """The generator produces each building block (a guard against it rotting)."""
     wanted = ["io_check(", "for t", ".append(", "try:", "except ", "finally:", "with Rec",
-              "with Swallow", "g(", "io_store(shared", "io_note(log", "io_global(",
-              "io_extend(", "json.", "return", " if ", " for c", "{c", ", v", "raise ",
-              "while ", "lambda", "break", "shared[", "ms=", "io_div("]
-    quick = settings(max_examples=3000, database=None, phases=[Phase.generate])
-    for fragment in wanted:
-        found = find(programs(),
-                     lambda p, frag=fragment: frag in p.generated.split("g = g_impl")[1],
-                     settings=quick)
-        assert fragment in found.generated
+              "with Swallow", " as r", "g(", "io_store(shared", "io_note(log", "io_global(",
+              "io_extend(", "json.", "return", " if ", " for c", "{c", "raise ",
+              "while ", "lambda", "break", "shared[", "ms=", "io_div(", "print(",
+              ".text", "w.step(", "w.hits", "nonlocal cnt", "COUNTER +=", "rec(", "h(",
+              "*[", "**{", ", *v", ".insert(0", ".pop()", "del ", "[:1] =", "else:",
+              ") from e", "raise KeyError('in handler'", "async def f", "await aio_",
+              "w.name =", "[-1] =", "io_parse("]
+    seen: list[str] = []
+
+    @settings(max_examples=1500, database=None, phases=[Phase.generate], derandomize=True)
+    @given(program=programs())
+    def collect(program: Program) -> None:
+        seen.append(program.generated.split("class Worker")[1])
+
+    collect()
+    missing = [fragment for fragment in wanted if not any(fragment in s for s in seen)]
+    assert not missing, f"never generated in {len(seen)} programs: {missing}"
