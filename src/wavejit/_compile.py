@@ -29,7 +29,7 @@ _DEF_NAME = "_wj_def"
 
 def compile_function(
     fn: types.FunctionType, begin: Callable[[], Any],
-    hooked: set[tuple[int, int]] | None = None,
+    hooked: set[tuple[int, int]] | None = None, speculate: bool = False,
 ) -> tuple[types.FunctionType, RewriteResult]:
     """The rewritten twin of `fn`, calling `begin()` on entry for its Invocation.
 
@@ -45,7 +45,8 @@ def compile_function(
         raise Unsupported(str(exc)) from None
     filename, first = code.co_filename, code.co_firstlineno
     local_names = set(code.co_varnames) | set(code.co_cellvars)
-    result = rewrite(node, local_names, set(code.co_freevars), first, hooked)
+    result = rewrite(node, local_names, set(code.co_freevars), first, hooked,
+                     speculate=speculate)
 
     helpers = ["_wj_begin"]
     names = [*code.co_freevars, *helpers]

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["issue_ahead"]
 
-_WRAPPERS = ("enumerate", "zip", "reversed")
 
 
 def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
@@ -81,10 +80,9 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
 
     # The iterable, evaluated once: a builtin wrapper's arguments are checked instead.
     it = node.iter
-    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and (
-        it.func.id in _WRAPPERS and it.func.id not in rw.locals
-        and not any(isinstance(a, ast.Starred) for a in it.args)
-        and all(k.arg is not None for k in it.keywords)
+    if isinstance(it, ast.Call) and isinstance(it.func, (ast.Name, ast.Attribute)) and (
+        not any(isinstance(a, ast.Starred) for a in it.args)
+        and all(k.arg is not None for k in it.keywords) and not lazy_items
     ):
         wrapper = rw.expr(it.func, False)
         args = [rw.expr(a, False) for a in it.args]
@@ -160,7 +158,8 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
         target=name(row, True), iter=name(queue),
         body=[
             ast.Assign([name(group, True)], _call(
-                "retire", ast.Subscript(name(row), ast.Constant(0), ast.Load()))),
+                "retire", ast.Subscript(name(row), ast.Constant(0), ast.Load()),
+                name(rest_iter))),
             ast.Assign([ast.Tuple([name(c, True) for c in carried], ast.Store())],
                        ast.Subscript(name(row), ast.Slice(ast.Constant(1), None, None),
                                      ast.Load())),
@@ -171,11 +170,21 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
         test=ast.Compare(name(items), [ast.IsNot()], [ast.Constant(None)]),
         body=[ast.Assign([name(queue, True)], ast.List([], ast.Load())), issue_loop,
               ast.Assign([name(rest_iter, True)],
-                         _call("issue_end", name(items), name(queue))),
+                         _call("issue_end", name(items), name(queue), name(rest_iter))),
               retire_loop],
         orelse=[])
     ordinary = rw.ordinary_for(node, name(rest_iter))
-    return [head, _at(distributed, node), *ordinary]
+    if not plan.exits:
+        return [head, _at(distributed, node), *ordinary]
+    # speculate=True and the body may break: a break in the retire loop skips the
+    # ordinary loop and its else block, and cancels what was issued past it.
+    broke = f"_wj_b{n}"
+    retire_loop.orelse = [ast.Assign([name(broke, True)], ast.Constant(False))]
+    distributed.body.insert(-1, ast.Assign([name(broke, True)], ast.Constant(True)))
+    after = ast.If(test=name(broke), body=[ast.Expr(_call("cancel_unlinked"))],
+                   orelse=ordinary)
+    start = ast.Assign([name(broke, True)], ast.Constant(False))
+    return [_at(start, node), head, _at(distributed, node), _at(after, node)]
 
 
 __all__ += ["LoopPlan"]

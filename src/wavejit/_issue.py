@@ -32,7 +32,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-__all__ = ["StopIssue", "IssueGroup", "HoistFailure", "materialized_items"]
+__all__ = ["StopIssue", "IssueGroup", "HoistFailure", "Progress", "is_progress_bar",
+           "materialized_items"]
 
 
 class StopIssue(Exception):
@@ -142,3 +143,26 @@ def _distinct(items: list[Any]) -> bool:
             return False
         seen.add(id(x))
     return True
+
+
+def is_progress_bar(wrapper: Any) -> bool:
+    """``tqdm(xs)`` and its kin: an iterable that yields ``xs``'s items and reports."""
+    module = getattr(wrapper, "__module__", None) or ""
+    return module == "tqdm" or module.startswith("tqdm.")
+
+
+class Progress:
+    """A progress bar of a loop issued ahead: one step per retired item, then the
+    ordinary loop takes the rest of its items (none, if the loop raised)."""
+
+    __slots__ = ("iterator", "finished")
+
+    def __init__(self, iterable: Any) -> None:
+        self.iterator = iter(iterable)
+        self.finished = False
+
+    def step(self) -> None:
+        next(self.iterator, None)
+
+    def __iter__(self) -> Any:
+        return iter(()) if self.finished else self.iterator

@@ -63,7 +63,7 @@ class JitFunction(Generic[P, R]):
 
     def __init__(self, fn: Callable[P, R], *, strategy: str = "auto",
                  max_workers: int | None = None, executor: object = None,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, speculate: bool = False) -> None:
         if strategy not in STRATEGY_NAMES:
             raise ValueError(f"unknown strategy {strategy!r}: choose one of "
                              f"{', '.join(STRATEGY_NAMES)}")
@@ -75,6 +75,7 @@ class JitFunction(Generic[P, R]):
         self.strategy = strategy
         self.max_workers = max_workers
         self.executor = executor
+        self.speculate = speculate
         self._fn = fn
         self._lock = threading.Lock()
         self._compiled: CompiledFunction | None = None
@@ -187,7 +188,8 @@ class JitFunction(Generic[P, R]):
             inv, finished = self._last_invocation
             calls = call_records(inv.spawned)
             self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
-                                       finished, calls, stale=self._impl is self._fn)
+                                       finished, calls, stale=self._impl is self._fn,
+                                       wasted=getattr(inv, "wasted", 0))
         return self._last_run
 
     def explain(self) -> Report:
@@ -284,28 +286,32 @@ class _Decorator(Protocol):
 @overload
 def jit(fn: type[_OpT], /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
         max_workers: int | None = None, executor: object = None,
-        enabled: bool = True) -> type[_OpT]: ...
+        enabled: bool = True, speculate: bool = False) -> type[_OpT]: ...
 @overload
 def jit(fn: _OpT, /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
         max_workers: int | None = None, executor: object = None,
-        enabled: bool = True) -> _OpT: ...
+        enabled: bool = True, speculate: bool = False) -> _OpT: ...
 @overload
 def jit(fn: Callable[P, R], /, *, strategy: str = "auto",
         max_workers: int | None = None, executor: object = None,
-        enabled: bool = True) -> JitFunction[P, R]: ...
+        enabled: bool = True, speculate: bool = False) -> JitFunction[P, R]: ...
 @overload
 def jit(*, strategy: str = "auto", max_workers: int | None = None,
-        executor: object = None, enabled: bool = True) -> _Decorator: ...
+        executor: object = None, enabled: bool = True,
+        speculate: bool = False) -> _Decorator: ...
 
 
 def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = None,
-        executor: object = None, enabled: bool = True) -> Any:
+        executor: object = None, enabled: bool = True, speculate: bool = False) -> Any:
     """Run the independent I/O calls of `fn` concurrently; same results as plain `fn`.
 
     Use as ``@jit``, ``@jit(...)`` or ``jit(fn)``. Options: ``max_workers`` caps the
     calls of one invocation in flight at once; ``executor`` is ``"threads"`` (the
     shared pool, default), ``"sequential"``, or any object with ``submit``;
-    ``enabled=False`` (or ``WAVEJIT_DISABLE=1``) runs the plain function.
+    ``enabled=False`` (or ``WAVEJIT_DISABLE=1``) runs the plain function;
+    ``speculate=True`` lets a loop that may ``break`` or ``return`` issue later
+    iterations' calls early (results past the exit are discarded, unstarted calls
+    cancelled; ``last_run.wasted`` counts the rest).
     """
     def decorate(target: Any) -> Any:
         if isinstance(target, type) and issubclass(target, Operator):
@@ -322,7 +328,7 @@ def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = 
         if not callable(target):
             raise TypeError(f"jit() needs a function, got {type(target).__name__}")
         return JitFunction(target, strategy=strategy, max_workers=max_workers,
-                           executor=executor, enabled=enabled)
+                           executor=executor, enabled=enabled, speculate=speculate)
 
     if fn is None:
         return decorate

@@ -73,6 +73,7 @@ class LoopPlan:
     target_names: list[str] = field(default_factory=list)
     prefix_names: list[str] = field(default_factory=list)
     distinct_items: bool = False  # the remainder mutates the items: they must differ
+    exits: bool = False  # the body may break or return (issued ahead only to speculate)
     reason: str = ""
 
 
@@ -111,7 +112,8 @@ def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
         i += 1
     rest = body[i:]
     plan = LoopPlan(prefix, rest, target_names=sorted(target_names),
-                    prefix_names=sorted(prefix_bound))
+                    prefix_names=sorted(prefix_bound),
+                    exits=_exits(node.body, loop_level=True))
     # 2. Hoisted calls: from the simple statements after the prefix, in order.
     written: set[str] = set()
     for stmt in rest:

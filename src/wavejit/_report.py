@@ -54,6 +54,7 @@ class RunRecord:
     finished: float
     calls: list[CallRecord]
     stale: bool = False
+    wasted: int = 0  # calls issued ahead (speculate=True) for loop items never reached
 
     @property
     def wall(self) -> float:

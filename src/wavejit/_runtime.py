@@ -46,7 +46,14 @@ from ._effects import external_effects as _external_effects
 from ._errors import CancelledError, add_note
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
-from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
+from ._issue import (
+    HoistFailure,
+    IssueGroup,
+    Progress,
+    StopIssue,
+    is_progress_bar,
+    materialized_items,
+)
 from ._limits import run as _run_limited
 from ._output import Slot
 from ._output import begin as _begin_output
@@ -167,7 +174,7 @@ class Invocation:
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
-                 "issuing", "unlinked", "output", "_output_token",
+                 "issuing", "unlinked", "output", "_output_token", "wasted",
                  "_submit_task")
 
     def __init__(self, code: Any, executor: Any) -> None:
@@ -188,6 +195,7 @@ class Invocation:
         self.delivered: dict[int, BaseException] = {}  # failures already raised
         self.issuing: IssueGroup | None = None  # the loop item being issued ahead
         self.unlinked: list[IssueGroup] = []  # items issued ahead, not all retired
+        self.wasted = 0  # calls issued ahead for loop items never reached (speculation)
         self.output: Any = None  # the Sequencer ordering output, from the first deferral
         self._output_token: Any = None
 
@@ -562,11 +570,26 @@ class Invocation:
     def loop_items(self, wrapper: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                    distinct: bool) -> tuple[list[Any] | None, Any]:
         """A distributable loop's items (a list), or None and the iterable to loop over
-        in order. `wrapper`: None, or what the source called as enumerate/zip/reversed."""
+        in order. `wrapper`: None (``args[0]`` is the iterable), or the callable the
+        source's iterable expression calls (``enumerate(xs)``, ``tqdm(xs)``, ``sorted(xs)``).
+
+        A progress bar over a container (``tqdm(xs)``) is issued ahead over ``xs`` and
+        advanced as items are retired, so it reports what plain Python would.
+        """
         items = materialized_items(wrapper, args, kwargs, distinct)
         if items is not None:
             return items, None
-        return None, (args[0] if wrapper is None else wrapper(*args, **kwargs))
+        if wrapper is None:
+            return None, args[0]
+        if is_progress_bar(wrapper) and args:
+            items = materialized_items(None, args[:1], {}, distinct)
+            iterable = wrapper(*args, **kwargs)
+            if items is not None:
+                return items, Progress(iterable)
+            return None, iterable
+        iterable = self.now(wrapper, *args, **kwargs)  # sorted(xs), a generator: once
+        items = materialized_items(None, (iterable,), {}, distinct)
+        return (items, None) if items is not None else (None, iterable)
 
     def issue_begin(self) -> IssueGroup:
         group = IssueGroup()
@@ -602,15 +625,22 @@ class Invocation:
         group.hoist_failure = True
         return HoistFailure(exc)
 
-    def issue_end(self, items: list[Any], issued: list[Any]) -> list[Any]:
-        """The items not issued ahead, to run through the ordinary loop in order."""
+    def issue_end(self, items: list[Any], issued: list[Any], progress: Any) -> Any:
+        """The items not issued ahead, to run through the ordinary loop in order (a
+        progress bar yields them itself, after the retired ones)."""
         self.issuing = None
-        if issued and issued[-1][0].failure is not None:
+        failed = bool(issued) and issued[-1][0].failure is not None
+        if type(progress) is Progress:
+            progress.finished = failed
+            return progress
+        if failed:
             return []  # plain Python raises within that item: nothing runs after it
         return items[len(issued):]
 
-    def retire(self, group: IssueGroup) -> IssueGroup:
+    def retire(self, group: IssueGroup, progress: Any = None) -> IssueGroup:
         """The item's turn in program order: link its prefix; raise its failure."""
+        if type(progress) is Progress:
+            progress.step()
         self._link(group, 0)
         if group.failure is not None and not group.hoist_failure:
             raise group.failure
@@ -658,6 +688,14 @@ class Invocation:
             self.delivered[id(pending._exception)] = pending._exception
             raise pending._exception
 
+    def cancel_unlinked(self) -> None:
+        """A loop issued ahead was left early (``break``, with ``speculate=True``):
+        calls issued for later items that have not started never will."""
+        for group in self.unlinked:
+            for pending in group.pendings():
+                if pending.group is group:
+                    pending.cancel()
+
     def _drop_unlinked(self) -> None:
         """The invocation is ending: calls issued ahead for items never retired are
         cancelled, or waited for if started (plain Python never made them)."""
@@ -665,6 +703,8 @@ class Invocation:
             for pending in group.pendings():
                 if pending.group is group and not pending.cancel():
                     pending.wait()
+                    if pending.site is not None:
+                        self.wasted += 1
         self.unlinked.clear()
 
     # -- containers that may hold Pendings --------------------------------------------

@@ -74,7 +74,8 @@ class CompiledFunction:
         self.is_async = bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
         self.filename = os.path.basename(fn.__code__.co_filename)
         self.tier0 = Version(self, 0)
-        function, result = compile_function(fn, self.tier0.begin)
+        function, result = compile_function(fn, self.tier0.begin,
+                                            speculate=owner.speculate)
         self.tier0.function = function
         self.specs = result.sites
         self.sites = [Site(i, self.filename, spec.lineno, spec.describe)
@@ -166,7 +167,8 @@ class CompiledFunction:
                              if site.deferred_calls}
                 version = Version(self, 1)
                 function, result = compile_function(self.source_function, version.begin,
-                                                    hooked=positions)
+                                                    hooked=positions,
+                                                    speculate=self.owner.speculate)
                 by_position = {(spec.lineno, spec.node.col_offset): site
                                for site, spec in zip(self.sites, self.specs, strict=True)}
                 version.sites = [by_position[(spec.lineno, spec.node.col_offset)]
