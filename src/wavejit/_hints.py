@@ -3,11 +3,16 @@
 Static knowledge, no execution:
 
 * A registry of known blocking I/O: stdlib callables (``time.sleep``, ``socket``,
-  ``select``, ``subprocess``, ``urllib.request.urlopen``, ``open``) and third-party
-  client packages matched by module prefix (``openai``, ``anthropic``, ``httpx``,
-  ``requests``, ``aiohttp``, database drivers...). Objects of the client packages are
-  also *shareable*: many concurrent calls may use one client, and their methods do not
-  mutate their arguments. Users extend both with `register_io`, `io`, `sequential`.
+  ``select``, ``subprocess``, ``urllib.request.urlopen``, ``open``) and, in
+  `_registry`, client packages by module prefix (``openai``, ``httpx``, database
+  drivers...), framework classes by the methods that do I/O (LangChain's
+  ``BaseChatModel.invoke``, not ``PromptTemplate.format``; a chain when it holds a
+  model) and module functions (``litellm.completion``). Each says whether one object is
+  *shareable*: many concurrent calls may use it (otherwise calls on one object keep
+  program order, and `receiver_note` says why in ``explain()``). Registered I/O does
+  not mutate its arguments; a store's writes stay in program order (`_store_write`).
+  Users extend it with `register_io`, `io`, `sequential`. Classification is cached
+  per callee key: a code object, with the receiver's type for a method.
 * A scan of a Python callee's source (AST, cached per code object, following the
   Python functions it calls up to `SCAN_DEPTH` levels): does it call known I/O; does
   it write module globals (``global`` assignments, or mutating a module-level object);
