@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_DEV := $(VENV)/.installed-dev
 STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: test demo fuzz bench lint typecheck clean
+.PHONY: test test-all demo fuzz bench lint typecheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ typecheck: $(STAMP_DEV)
 test: lint typecheck
 	$(PY) -m pytest -q
 
+# The suite on every CPython 3.10-3.13 found here, each in its own .venv-3.X; absent
+# versions are skipped, saying so (see .ci/test-all).
+test-all:
+	.ci/test-all
+
 demo: $(STAMP_BENCH)
 	$(PY) -m wavejit demo
 
@@ -38,4 +43,4 @@ bench: $(STAMP_BENCH)
 	$(PY) -m wavejit bench
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) .venv-3.* build dist src/*.egg-info
