@@ -75,6 +75,7 @@ def _first_call_efficiency(server: BenchServer, fn: Callable[[str], str],
     return best, text
 
 
+@pytest.mark.concurrency
 def test_langchain_ensemble_overlaps_from_the_first_call(server: BenchServer) -> None:
     llm = ChatOpenAI(model="m", base_url=server.base_url + "/v1", api_key="unused",
                      max_retries=0)
@@ -95,6 +96,7 @@ def test_langchain_ensemble_overlaps_from_the_first_call(server: BenchServer) ->
     assert "serialized" not in text  # ChatOpenAI is known shareable
 
 
+@pytest.mark.concurrency
 def test_litellm_ensemble_overlaps_from_the_first_call(server: BenchServer) -> None:
     base = server.base_url + "/v1"
 
@@ -114,6 +116,7 @@ def test_litellm_ensemble_overlaps_from_the_first_call(server: BenchServer) -> N
     assert "(known I/O: litellm.completion)" in text  # found in ask's source
 
 
+@pytest.mark.concurrency
 def test_a_langchain_chain_holding_a_model_overlaps_and_equals_plain(
         server: BenchServer) -> None:
     llm = ChatOpenAI(model="m", base_url=server.base_url + "/v1", api_key="unused",
@@ -207,6 +210,7 @@ def fan_out_shared(xs: list[str]) -> list[str]:
     return [SHARED.query(x) for x in xs]
 
 
+@pytest.mark.concurrency
 def test_register_io_shareable_decides_whether_one_receiver_overlaps() -> None:
     wavejit.register_io(UnsharedClient, methods=["query"], shareable=False)
     wavejit.register_io(SharedClient, methods=["query"], shareable=True)
