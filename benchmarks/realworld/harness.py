@@ -194,6 +194,17 @@ def call_entry(
     return Call(value, out.getvalue(), _snapshot(module), server.count() - before, seconds, error)
 
 
+def _close_clients(module: ModuleType, loop: asyncio.AbstractEventLoop) -> None:
+    """Close the module's own OpenAI clients (async ones on the loop that used them)."""
+    import openai
+
+    for value in list(vars(module).values()):
+        if isinstance(value, openai.AsyncOpenAI):
+            loop.run_until_complete(value.close())
+        elif isinstance(value, openai.OpenAI):
+            value.close()
+
+
 def _same(a: Any, b: Any) -> bool:
     if hasattr(a, "equals") and type(a) is type(b):  # pandas objects compare elementwise
         return bool(a.equals(b))
@@ -241,6 +252,7 @@ def compare_program(name: str, server: ServerProcess, *, jit_options: dict[str, 
     with contextlib.closing(asyncio.new_event_loop()) as loop:
         plain = call_entry(plain_module, server, loop)
         plain_warm = call_entry(plain_module, server, loop)
+        _close_clients(plain_module, loop)
 
     jit_module = load_program(name, unique="jit")
     owner_path, _, attribute = jit_module.ENTRY.rpartition(".")
@@ -250,6 +262,7 @@ def compare_program(name: str, server: ServerProcess, *, jit_options: dict[str, 
     with contextlib.closing(asyncio.new_event_loop()) as loop:
         jit_first = call_entry(jit_module, server, loop)
         jit_warm = call_entry(jit_module, server, loop)
+        _close_clients(jit_module, loop)
 
     outcome = Outcome(name, int(plain_module.ROUNDS), plain, plain_warm, jit_first, jit_warm)
     unordered = bool(getattr(plain_module, "UNORDERED_STDOUT", False))
