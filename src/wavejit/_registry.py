@@ -249,9 +249,13 @@ def function_entry(fn: Any) -> str | None:
     return None
 
 
-# How deep `holds_io` looks into a composite's attributes: a chain's steps, a
-# parallel map's branches, a binding's bound runnable, their lists and dicts.
+# How deep `holds_io` looks into a composite's attributes (a chain's steps, a
+# parallel map's branches, a binding's bound runnable, their lists and dicts), and how
+# many values it looks at in all: a prompt holding a thousand few-shot examples must
+# not cost a thousand steps per call (past the budget the chain counts as unknown,
+# then measured like any callee).
 HOLD_DEPTH = 4
+HOLD_BUDGET = 256
 
 
 def holds_io(obj: Any, is_io_object: Any, depth: int = HOLD_DEPTH) -> bool:
@@ -266,7 +270,11 @@ def holds_io(obj: Any, is_io_object: Any, depth: int = HOLD_DEPTH) -> bool:
     except TypeError:
         return False
     stack = [(v, depth) for v in fields]
+    budget = HOLD_BUDGET
     while stack:
+        budget -= 1
+        if budget < 0:
+            return False
         value, left = stack.pop()
         if value is None or isinstance(value, (str, bytes, int, float, bool)):
             continue
