@@ -5,7 +5,8 @@ Real programs keep their fan-out in helpers: the decorated ``main`` calls
 would run that loop in order. So when a jitted function calls a Python function or
 method *of the program* (its code is not in the standard library or an installed
 package) whose source scan found I/O and that has something to overlap (a loop or a
-comprehension, or several calls), the call goes to the helper's *twin*: the same
+comprehension, several calls, or a call to another such helper), the call goes to the
+helper's *twin*: the same
 function wrapped in `wavejit.jit`, made once per function object and kept while the
 function lives. The twin has the jit's own guarantees (same results, effects in order;
 unsupported code runs plain), so calling it instead changes only how long it takes.
@@ -68,8 +69,10 @@ def _has_something_to_overlap(func: types.FunctionType) -> bool:
     return calls >= 2
 
 
-def twin_of(fn: Any) -> Any:
-    """The jitted twin of helper `fn` (a function or bound method), or None."""
+def twin_of(fn: Any, indirect: bool = False) -> Any:
+    """The jitted twin of helper `fn` (a function or bound method), or None.
+
+    `indirect`: its I/O is in a function it calls (whose own twin may overlap calls)."""
     func = getattr(fn, "__func__", fn)
     if type(func) is not types.FunctionType or getattr(func, "__wavejit_jit__", False):
         return None
@@ -81,7 +84,7 @@ def twin_of(fn: Any) -> Any:
                 twin = None
                 if is_program_code(func) and not (
                     func.__code__.co_flags & 0x20  # CO_GENERATOR: run as written
-                ) and _has_something_to_overlap(func):
+                ) and (indirect or _has_something_to_overlap(func)):
                     from ._jit import JitFunction
 
                     twin = JitFunction(func)

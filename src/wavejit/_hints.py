@@ -758,6 +758,8 @@ def _calls_a_global_writer(callee: Any, depth: int, self_type: type | None) -> b
         return False
     if (callee.__module__ or "").partition(".")[0] in sys.stdlib_module_names:
         return False
+    if getattr(callee, "__wavejit_io__", False):
+        return False  # declared I/O is deferred whatever it writes: so are its callers
     inner = scan_function(callee, self_type if _is_method_of(callee, self_type) else None,
                           depth + 1)
     return inner.writes_globals

@@ -308,6 +308,7 @@ class Invocation:
         decision = _keep_order(decision, fn, args, kwargs)
         if decision.twin is not None:  # a helper of the program: its jitted twin
             fn = bind_twin(decision.twin, fn)
+            site.twin_calls += 1
         if self.issuing is not None and decision.effects and not (
             decision.defer and self._untouchable(fn, args, kwargs)
         ):

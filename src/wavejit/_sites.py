@@ -133,6 +133,7 @@ class Site:
         self.callee_names: dict[Any, str] = {}
         self.deferred_calls = 0
         self.inline_calls = 0
+        self.twin_calls = 0  # calls that went to a helper's jitted twin (see `_deep`)
         self.strategy: Strategy = STRATEGIES["io_aware"]
         self.features = SiteFeatures()
         self.seen: set[Any] = set()  # every callee key this site has called
@@ -191,12 +192,13 @@ class Site:
 
     def _decide(self, fn: Any, key: Any) -> Decision:
         decision = self._judge(fn, key)
-        twin = twin_of(fn) if decision.info.io and not decision.info.declared else None
+        twin = twin_of(fn, indirect=", which " in decision.info.reason) if (
+            decision.info.io and not decision.info.declared) else None
         if twin is None:
             return decision
         return dataclasses.replace(
             decision, twin=twin,
-            reason=f"{decision.reason}; its own calls are jitted too (a helper of the program)")
+            reason=decision.reason + _TWIN_NOTE)
 
     def _judge(self, fn: Any, key: Any) -> Decision:
         info = classify(fn)
@@ -261,12 +263,14 @@ class Site:
             ):
                 verdict = self.strategy.verdict(decision.info, _measurements.get(key),
                                                 self.features)
-                decision = Decision(verdict.defer, verdict.profile, verdict.reason,
-                                    decision.info, decision.effects)
+                reason = verdict.reason + (_TWIN_NOTE if decision.twin is not None else "")
+                decision = Decision(verdict.defer, verdict.profile, reason,
+                                    decision.info, decision.effects, twin=decision.twin)
             out.append((self.callee_names.get(key, "?"), decision, _measurements.get(key)))
         return out
 
 
+_TWIN_NOTE = "; its own calls are jitted too (a helper of the program)"
 _effects_cache: dict[Any, bool] = {}
 _MUTABLE_BUILTINS = (list, dict, set, bytearray)
 

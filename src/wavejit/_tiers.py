@@ -142,7 +142,7 @@ class CompiledFunction:
             if self.reprofile_reason is not None:
                 self.owner._set_impl(self.function)  # back to tier 0: measure again
             return
-        if inv.deferred_count or any(site.promoted for site in self.sites):
+        if inv.deferred_count or any(site.promoted or site.twin_calls for site in self.sites):
             self.quiet_invocations = 0
             self.deferring_invocations += 1
             self.owner._record(inv)
@@ -158,13 +158,13 @@ class CompiledFunction:
     def _enter_tier1(self) -> None:
         """Rewrite again with only the sites that deferred; guard them."""
         with self._lock:
-            hooked = [site for site in self.sites if site.deferred_calls]
+            hooked = [site for site in self.sites if site.deferred_calls or site.twin_calls]
             if len(hooked) == len(self.sites) or not hooked:
                 return  # nothing to unhook (or nothing deferred at all)
             if self.tier1 is None:
                 positions = {(site.lineno, spec.node.col_offset)
                              for site, spec in zip(self.sites, self.specs, strict=True)
-                             if site.deferred_calls}
+                             if site.deferred_calls or site.twin_calls}
                 version = Version(self, 1)
                 function, result = compile_function(self.source_function, version.begin,
                                                     hooked=positions,

@@ -1,0 +1,465 @@
+"""The shapes real programs have: loops that use each result, fresh-result chains,
+fan-out in helpers, recursion, output order, self state, speculation.
+
+Every test compares the jitted function with the undecorated one (the reference) on
+results, stdout and the calls made. The tests marked ``concurrency`` also check the
+overlap: six (or four) independent calls of `LATENCY` take at least six latencies in
+order, and the jitted function must finish within `FAST` -- half of that, still three
+latencies of slack for thread start-up on a loaded 2-core machine. Run with every
+deferred call inline (``WAVEJIT_EXECUTOR=sequential``) they fail, as they must.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import wavejit
+
+LATENCY = 0.05
+FAST = 3 * LATENCY  # six calls in order take 6 x LATENCY; see the module docstring
+
+_calls: list[Any] = []
+_calls_lock = threading.Lock()
+
+
+@wavejit.io
+def classify(t: Any) -> dict[str, Any]:
+    with _calls_lock:
+        _calls.append(("classify", t if isinstance(t, str) else repr(t)))
+    time.sleep(LATENCY)
+    text = t if isinstance(t, str) else t["text"]
+    return {"ok": text not in ("b", "e"), "label": text.upper(), "n": len(text)}
+
+
+@wavejit.io
+def ask(prompt: str) -> Any:
+    """An SDK-like reply: ``.choices[0].message.content``, ``model_dump()``."""
+    with _calls_lock:
+        _calls.append(("ask", prompt))
+    time.sleep(LATENCY)
+    message = types.SimpleNamespace(content=f"  answer to {prompt}  ")
+    reply = types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)])
+    reply.model_dump = lambda: {"content": message.content}  # type: ignore[attr-defined]
+    return reply
+
+
+@wavejit.io
+def say(x: str) -> str:
+    print(f"working on {x}")
+    time.sleep(LATENCY * (1 + (ord(x[0]) % 3)))  # later items may finish first
+    print(f"done with {x}")
+    return x.upper()
+
+
+def run(fn: Callable[..., Any], *args: Any, **options: Any) -> tuple[Any, str, list[Any], float,
+                                                                        Any]:
+    """Call `fn` plain, then jitted; both must agree; return the jitted run's figures."""
+    _calls.clear()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        expected = fn(*_fresh(args))
+    plain_calls, plain_out = sorted(map(repr, _calls)), out.getvalue()
+    jitted = wavejit.jit(fn, **options)
+    _calls.clear()
+    out = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        got = jitted(*_fresh(args))
+    wall = time.perf_counter() - started
+    assert got == expected
+    assert out.getvalue() == plain_out
+    assert sorted(map(repr, _calls)) == plain_calls
+    return got, out.getvalue(), list(_calls), wall, jitted
+
+
+def _fresh(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(json.loads(json.dumps(a)) if isinstance(a, (list, dict)) else a
+                 for a in args)
+
+
+ITEMS = ["a", "b", "c", "d", "e", "f"]
+
+
+def assert_overlapped(jitted: Any, wall: float, calls: int = 6) -> None:
+    assert wall < FAST, f"took {wall:.3f} s: the calls did not overlap"
+    record = jitted.last_run
+    assert record is not None and len(record.calls) >= calls
+
+
+# -- 1. the loop body uses each result before the next call --------------------------
+
+
+def loop_prints_appends_branches(tickets: list[str]) -> tuple[list[Any], list[str]]:
+    out = []
+    keep = []
+    for t in tickets:
+        r = classify(t)
+        print(f"{t}: {r}")
+        out.append(r)
+        if r["ok"]:
+            keep.append(r["label"])
+    return out, keep
+
+
+def loop_stores_into_the_item(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row["label"] = classify(row)
+    return rows
+
+
+def loop_parses_each_result(items: list[str]) -> list[Any]:
+    results = []
+    for x in items:
+        results.append(json.loads(json.dumps(classify(x))))
+    return results
+
+
+def loop_accumulates(items: list[str]) -> int:
+    total = 0
+    for i, x in enumerate(items, 1):
+        total += classify(x)["n"] * i
+    return total
+
+
+class Log:
+    def __init__(self) -> None:
+        self.log: list[Any] = []
+
+    def run(self, items: list[str]) -> list[Any]:
+        for x in items:
+            r = classify(x)
+            self.log.append(r["label"])
+        return self.log
+
+
+def method_logs_to_self(items: list[str]) -> list[Any]:
+    return Log().run(items)
+
+
+@pytest.mark.concurrency
+@pytest.mark.parametrize("fn, arg", [
+    (loop_prints_appends_branches, ITEMS),
+    (loop_stores_into_the_item, [{"text": x} for x in ITEMS]),
+    (loop_parses_each_result, ITEMS),
+    (loop_accumulates, ITEMS),
+], ids=lambda v: getattr(v, "__name__", "arg"))
+def test_a_loop_that_uses_each_result_overlaps(fn: Callable[..., Any], arg: Any) -> None:
+    *_, wall, jitted = run(fn, arg)
+    assert_overlapped(jitted, wall)
+
+
+@pytest.mark.concurrency
+def test_a_method_logging_each_result_to_self_overlaps() -> None:
+    jitted = wavejit.jit(Log.run)
+    log = Log()
+    started = time.perf_counter()
+    assert jitted(log, ITEMS) == [x.upper() for x in ITEMS]
+    assert_overlapped(jitted, time.perf_counter() - started)
+    assert method_logs_to_self(ITEMS) == log.log
+
+
+# -- 2. reading a fresh result ----------------------------------------------------------
+
+
+def chain_on_the_call(items: list[str]) -> list[str]:
+    out = []
+    for x in items:
+        text = ask(x).choices[0].message.content
+        out.append(text.strip())
+    return out
+
+
+def chain_on_a_name(items: list[str]) -> list[Any]:
+    out = []
+    for x in items:
+        r = ask(x)
+        content = r.choices[0].message.content
+        dumped = r.model_dump()
+        print(content.strip(), dumped["content"][:5])
+        out.append(dumped)
+    return out
+
+
+@pytest.mark.concurrency
+@pytest.mark.parametrize("fn", [chain_on_the_call, chain_on_a_name])
+def test_reads_of_a_fresh_result_run_as_continuations(fn: Callable[..., Any]) -> None:
+    *_, wall, jitted = run(fn, ITEMS)
+    assert_overlapped(jitted, wall)
+
+
+# -- 3. the fan-out lives in a helper ---------------------------------------------------
+
+
+def fan_out(prompt: str, inputs: list[str]) -> list[str]:
+    return [ask(f"{prompt}: {x}").choices[0].message.content for x in inputs]
+
+
+def two_levels(inputs: list[str]) -> list[str]:
+    answers = []
+    for x in inputs:
+        answers.append(ask(x).choices[0].message.content)
+        print("asked", x)
+    return answers
+
+
+class Orchestrator:
+    def work(self, inputs: list[str]) -> list[str]:
+        return two_levels(inputs)
+
+
+def entry_calls_helper(inputs: list[str]) -> list[str]:
+    first = fan_out("summarize", inputs)
+    return first + Orchestrator().work(inputs)
+
+
+@pytest.mark.concurrency
+def test_fan_out_in_helpers_several_levels_down_overlaps() -> None:
+    *_, wall, jitted = run(entry_calls_helper, ITEMS)
+    # Two fan-outs of six calls, one after the other: twelve in order.
+    assert wall < 2 * FAST, f"took {wall:.3f} s: the helpers' calls did not overlap"
+    report = str(jitted.explain())
+    assert "its own calls are jitted too" in report
+
+
+# -- 4. recursion through the decorated name ---------------------------------------------
+
+
+def summarize(chunks: list[str]) -> str:
+    if len(chunks) == 1:
+        return str(ask(chunks[0]).choices[0].message.content.strip())
+    mid = len(chunks) // 2
+    left = summarize(chunks[:mid])
+    right = summarize(chunks[mid:])
+    return str(ask(left + " | " + right).choices[0].message.content.strip())
+
+
+@pytest.mark.concurrency
+def test_recursion_through_the_module_level_name_is_jitted_and_overlaps(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = summarize(["a", "b", "c", "d"])
+    jitted = wavejit.jit(summarize)
+    # As @wavejit.jit in the source would: the recursive calls reach the jitted global.
+    monkeypatch.setitem(globals(), "summarize", jitted)
+    started = time.perf_counter()
+    assert jitted(["a", "b", "c", "d"]) == plain
+    wall = time.perf_counter() - started
+    report = jitted.explain()
+    assert report.status.startswith("rewritten"), report.reason
+    # Leaves in parallel, then two merges, then the root: 3 rounds, not 7.
+    assert wall < 5 * LATENCY + 2 * LATENCY, f"took {wall:.3f} s"
+
+
+# -- 5. output from deferred helpers in program order -------------------------------------
+
+
+def loop_of_printing_helpers(items: list[str]) -> list[str]:
+    print("start")
+    out = []
+    for x in items:
+        out.append(say(x))
+        print("back from", x)
+    a = say("x")
+    b = say("y")
+    print("end")
+    return [*out, a, b]
+
+
+@pytest.mark.concurrency
+def test_output_of_deferred_helpers_appears_in_program_order() -> None:
+    _, stdout, _, wall, jitted = run(loop_of_printing_helpers, ITEMS)
+    assert stdout.splitlines()[:4] == ["start", "working on a", "done with a", "back from a"]
+    # In order, the helpers sleep 1-3 latencies each: 8 calls, at least 8 latencies.
+    assert wall < 6 * LATENCY, f"took {wall:.3f} s"
+    assert jitted.last_run is not None and len(jitted.last_run.calls) == 8
+
+
+# -- 6. state of self: a later read sees every earlier call's writes ---------------------
+
+
+class Base:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def ask(self, q: str) -> str:
+        self.calls += 1
+        time.sleep(LATENCY)
+        return q.upper()
+
+
+class Counting(Base):
+    def ask(self, q: str) -> str:
+        return super().ask(q) + "!"
+
+    def run(self, qs: list[str]) -> tuple[list[str], int]:
+        out = [self.ask(q) for q in qs]
+        for q in qs:
+            out.append(super().ask(q))
+        return out, self.calls
+
+
+def test_a_read_of_self_after_calls_that_write_it_sees_every_write() -> None:
+    expected = Counting().run(["a", "b", "c"])
+    jitted = wavejit.jit(Counting.run)
+    for _ in range(3):  # the verdicts change as calls are measured: every tier
+        assert jitted(Counting(), ["a", "b", "c"]) == expected
+    assert expected[1] == 6
+
+
+# -- 7. which calls are made: exits, speculation ----------------------------------------
+
+
+def first_match(items: list[str]) -> str | None:
+    for x in items:
+        r = classify(x)
+        print("checked", x)
+        if not r["ok"]:
+            return x
+    return None
+
+
+def test_a_loop_that_may_return_makes_exactly_the_plain_calls() -> None:
+    _, _, calls, _, jitted = run(first_match, ITEMS)
+    assert calls == [("classify", "a"), ("classify", "b")]
+    assert jitted.last_run is None or jitted.last_run.wasted == 0
+
+
+@pytest.mark.concurrency
+def test_speculate_issues_later_calls_and_reports_the_waste() -> None:
+    items = ["a", "c", "d", "f", "g", "b", "h"]
+    expected = first_match(items)
+    jitted = wavejit.jit(first_match, speculate=True)
+    _calls.clear()
+    out = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        assert jitted(items) == expected == "b"
+    wall = time.perf_counter() - started
+    assert out.getvalue().count("checked") == 6  # the output of plain's iterations only
+    assert wall < FAST, f"took {wall:.3f} s: nothing was issued ahead"
+    assert jitted.last_run is not None
+    # "h" was issued past the exit: it ran (wasted) or was cancelled before it started.
+    assert jitted.last_run.wasted == len(_calls) - 6
+
+
+# -- failures and the run-time guards --------------------------------------------------
+
+
+@wavejit.io
+def fragile(x: str) -> str:
+    time.sleep(LATENCY)
+    if x == "c":
+        raise ValueError("bad item", x)
+    return x
+
+
+def loop_with_a_failing_call(items: list[str]) -> list[str]:
+    out = []
+    for x in items:
+        r = fragile(x)
+        print("got", r)
+        out.append(r)
+    return out
+
+
+def loop_whose_arguments_raise(items: list[Any]) -> list[str]:
+    out = []
+    for x in items:
+        print("item", x)
+        out.append(fragile(x["k"]))
+    return out
+
+
+@pytest.mark.parametrize("fn, arg", [
+    (loop_with_a_failing_call, ITEMS),
+    (loop_whose_arguments_raise, [{"k": "a"}, {"k": "b"}, {"j": 1}, {"k": "d"}]),
+])
+def test_a_failure_in_an_item_is_raised_after_the_earlier_items_output(
+        fn: Callable[..., Any], arg: Any) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(Exception) as plain_error:
+        fn(_fresh((arg,))[0])
+    jitted = wavejit.jit(fn)
+    jit_out = io.StringIO()
+    with contextlib.redirect_stdout(jit_out), pytest.raises(Exception) as jit_error:
+        jitted(_fresh((arg,))[0])
+    assert type(jit_error.value) is type(plain_error.value)
+    assert jit_error.value.args == plain_error.value.args
+    assert jit_out.getvalue() == out.getvalue()
+
+
+def loop_over_a_generator(n: int) -> list[Any]:
+    out = []
+    for x in (str(i) for i in range(n)):
+        out.append(classify(x))
+        print(x)
+    return out
+
+
+def loop_carried(items: list[str]) -> str:
+    acc = "s"
+    for x in items:
+        acc = ask(acc + x).choices[0].message.content.strip()
+    return acc
+
+
+def history_grows(items: list[str]) -> list[str]:
+    history: list[str] = []
+    for x in items:
+        r = ask(" ".join(history) + x).choices[0].message.content
+        history.append(r.strip())
+    return history
+
+
+def prefix_waits_on_the_result(items: list[str]) -> list[int]:
+    out = []
+    for x in items:
+        r = classify(x)
+        n = len(r)
+        out.append(n)
+    return out
+
+
+@pytest.mark.parametrize("fn, arg", [
+    (loop_over_a_generator, 4),
+    (loop_carried, ITEMS[:4]),
+    (history_grows, ITEMS[:4]),
+    (prefix_waits_on_the_result, ITEMS[:4]),
+])
+def test_loops_that_must_stay_in_order_give_the_plain_answer(fn: Callable[..., Any],
+                                                             arg: Any) -> None:
+    run(fn, arg)
+
+
+@wavejit.io
+def enrich(doc: dict[str, Any]) -> None:
+    time.sleep(LATENCY / 5)
+    doc["n"] = len(doc)
+
+
+def loop_of_calls_with_effects(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    shared: dict[str, Any] = {}
+    for d in docs:
+        enrich(shared)
+        print(len(shared), d)
+        shared[d["k"]] = d
+    return [shared]
+
+
+def test_calls_that_mutate_what_the_body_reads_run_in_program_order() -> None:
+    run(loop_of_calls_with_effects, [{"k": "a"}, {"k": "b"}, {"k": "c"}])
+
+
+def test_explain_reports_the_loop_issued_ahead() -> None:
+    _, _, _, _, jitted = run(loop_prints_appends_branches, ITEMS)
+    assert jitted.last_run is not None
+    record = jitted.last_run
+    assert len(record.calls) == 6 and record.wasted == 0
