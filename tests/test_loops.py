@@ -48,7 +48,7 @@ def ask(prompt: str) -> Any:
     time.sleep(LATENCY)
     message = types.SimpleNamespace(content=f"  answer to {prompt}  ")
     reply = types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)])
-    reply.model_dump = lambda: {"content": message.content}  # type: ignore[attr-defined]
+    reply.model_dump = lambda: {"content": message.content}
     return reply
 
 
