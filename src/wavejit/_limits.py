@@ -43,6 +43,7 @@ them with a fake clock.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import random
@@ -146,7 +147,8 @@ class Limiter:
     def __init__(self, key: Any) -> None:
         self.key = key
         self.cap = math.inf  # the user's max_concurrency
-        self.limit = math.inf
+        self.limit = math.inf  # an integer once finite
+        self.growth = 0.0  # additive increase accrued toward the next slot
         self.adaptive = True
         self.in_flight = 0
         self.peak = 0
@@ -184,7 +186,7 @@ class Limiter:
                 if self.throttled == 1 or self.throttled % 100 == 0:
                     log.info("wavejit: throttling %s at %d concurrent calls (%d waited)",
                              self.key, int(self.limit), self.throttled)
-                while self.in_flight >= self.limit:
+                while self.in_flight >= self.limit:  # an integer, or inf
                     self.cond.wait()
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
@@ -204,11 +206,17 @@ class Limiter:
                     # it accepted, roughly), once per overload.
                     before = self.limit
                     self.limit = max(1.0, math.floor(min(self.limit, self.in_flight) / 2))
+                    self.growth = 0.0
                     self.epoch += 1
                     log.info("wavejit: %s refused a call (rate limit); concurrency limit "
                              "%g -> %g", self.key, before, self.limit)
             elif self.adaptive and self.limit < self.cap:
-                self.limit = min(self.cap, self.limit + 1.0 / self.limit)
+                # Additive increase, about one slot per round of `limit` successes,
+                # kept fractional in `growth` so the limit itself stays an integer.
+                self.growth += 1.0 / self.limit
+                if self.growth >= 1.0:
+                    self.growth = 0.0
+                    self.limit = min(self.cap, self.limit + 1.0)
             self.in_flight -= 1
             if self.limit == math.inf:
                 self.cond.notify_all()
@@ -314,6 +322,8 @@ def _plan(fn: Any) -> tuple[Any, _Plan]:
 
 def _make_plan(fn: Any) -> _Plan:
     target = getattr(fn, "__func__", fn)
+    if getattr(target, "__wavejit_jit__", False):
+        target = target.__wrapped__  # a jitted function: what its code names
     policy = getattr(target, "__wavejit_policy__", None)
     keys: list[Any] = []
     if policy is not None and (policy.max_concurrency is not None or policy.rate is not None):
@@ -465,8 +475,30 @@ def _learn(fn: Any, host: str) -> None:
         pass
 
 
+# The resources whose slot the current call already holds. Calls deferred inside it
+# (a nested jitted function, fanning out to the same provider) run in copies of its
+# context and do not take a second slot: waiting for one while holding one would
+# deadlock once every slot is held by an outer call.
+_holding: contextvars.ContextVar[frozenset[Any]] = contextvars.ContextVar(
+    "wavejit_holding", default=frozenset())
+
+
 def _limited(keys: tuple[Any, ...], fn: Any, call: Callable[[], Any], owner: Any) -> Any:
+    holding = _holding.get()
+    keys = tuple(sorted({k for k in keys if k not in holding}, key=repr))  # one order:
+    if not keys:  # no two calls acquire two limiters in opposite orders
+        return call()
     limiters = [limiter(k) for k in keys]
+    token = _holding.set(holding | set(keys))
+    try:
+        return _attempts(keys, limiters, fn, call, owner)
+    finally:
+        _holding.reset(token)
+
+
+def _attempts(keys: tuple[Any, ...], limiters: list[Limiter], fn: Any,
+              call: Callable[[], Any], owner: Any) -> Any:
+    """Take a slot of every limiter, call; on a refusal, re-issue (see module doc)."""
     safe: bool | None = None
     attempt = 0
     while True:

@@ -72,30 +72,29 @@ def _is_client(value: Any) -> bool:
 
 
 def _global_hosts(fn: Any, depth: int, seen: set[Any]) -> set[str]:
-    """Hosts of the clients among the globals `fn`'s code names (and its callees')."""
+    """Hosts of the clients among the globals and closure variables `fn`'s code names,
+    and those of the functions among them (two levels)."""
     code = getattr(fn, "__code__", None)
     glob = getattr(fn, "__globals__", None)
     if code is None or glob is None or code in seen:
         return set()
     seen.add(code)
     found: set[str] = set()
-    for name in code.co_names:
-        value = glob.get(name)
+    values = [glob.get(name) for name in code.co_names]
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    for value in values:
         if value is None:
             continue
+        if getattr(value, "__wavejit_jit__", False):
+            value = value.__wrapped__
         if isinstance(value, types.FunctionType):
             if depth < 2:
                 found |= _global_hosts(value, depth + 1, seen)
         elif _is_client(value):
-            host = client_host(value)
-            if host is not None:
-                found.add(host)
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        if _is_client(value):
             host = client_host(value)
             if host is not None:
                 found.add(host)
