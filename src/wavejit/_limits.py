@@ -165,6 +165,8 @@ class Limiter:
                 f"refused={self.refused} reissued={self.reissued}>")
 
     def configure(self, max_concurrency: int | None, rate: float | str | None) -> None:
+        global capped
+        capped = capped or max_concurrency is not None or rate is not None
         with self.cond:
             if max_concurrency is not None:
                 if max_concurrency < 1:
@@ -197,9 +199,11 @@ class Limiter:
 
     def release(self, epoch: int, refused: bool) -> bool:
         """End a call; adapt the limit. Returns True if others were in flight."""
+        global capped
         with self.cond:
             crowded = self.in_flight > 1
             if refused:
+                capped = True
                 self.refused += 1
                 if epoch == self.epoch:
                     # Half of what was in flight when the provider refused (the calls
@@ -226,6 +230,9 @@ class Limiter:
 
 
 _limiters: dict[Any, Limiter] = {}
+# True once any limiter is finite (a user limit, a rate, a provider that refused):
+# from then on the calls a jitted function runs inline go through `run_inline` too.
+capped = False
 _limiters_lock = threading.Lock()
 
 
@@ -269,6 +276,8 @@ def snapshot() -> dict[Any, dict[str, float]]:
 
 def reset() -> None:
     """Forget every limiter and learned provider (tests)."""
+    global capped
+    capped = False
     with _limiters_lock:
         _limiters.clear()
         _plan_cache.clear()
@@ -424,6 +433,12 @@ def run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], counted: bool = 
         return result
     finally:
         call_finished(fn, bar, failed)
+
+
+def run_inline(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A call the jitted function runs inline, once some limit is set (`capped`): it
+    takes its provider's slot like a deferred call (not counted as progress)."""
+    return _run(fn, args, kwargs, None)
 
 
 def _run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], owner: Any) -> Any:

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from . import _limits
 from ._deep import bind_twin
 from ._effects import external_effects as _external_effects
 from ._errors import CancelledError, add_note
@@ -347,6 +348,8 @@ class Invocation:
                 return fn(*args, **kwargs)
             finally:
                 site.observe(fn, _perf_counter() - wall0, _thread_time() - cpu0)
+        if _limits.capped:  # a provider limit is set: inline calls take slots too
+            return _limits.run_inline(fn, args, kwargs)
         return fn(*args, **kwargs)
 
     def now(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -363,6 +366,8 @@ class Invocation:
         kwargs = {k: self.wait(v) for k, v in kwargs.items()}
         if self.borrowed:
             self._wait_borrowers(getattr(fn, "__self__", None))
+        if _limits.capped:  # a provider limit is set: inline calls take slots too
+            return _limits.run_inline(fn, args, kwargs)
         return fn(*args, **kwargs)
 
     def later(self, glue: Callable[..., Any], *args: Any) -> Any:
