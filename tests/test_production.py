@@ -445,6 +445,14 @@ def test_effects_scan():
     def writes(p):
         Path(p).write_text("x")
 
+    def appends(p):
+        with Path(p).open("a") as fh:
+            fh.write("x")
+
+    def path_reads(p):
+        with Path(p).open() as fh:
+            return fh.read()
+
     def removes(p):
         os.remove(p)
 
@@ -459,6 +467,8 @@ def test_effects_scan():
 
     assert external_effects(reads) is None and external_effects(selects) is None
     assert "write_text" in external_effects(writes)
+    assert "open(..., 'a')" in external_effects(appends)
+    assert external_effects(path_reads) is None
     assert "INSERT" in external_effects(inserts)
     assert "os.remove" in external_effects(removes)
     assert "subprocess.run" in external_effects(runs)

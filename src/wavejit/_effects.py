@@ -143,8 +143,11 @@ def _effects_in(node: ast.AST, glob: dict[str, Any]) -> str | None:
     if not isinstance(node, ast.Call):
         return None
     func = node.func
-    if isinstance(func, ast.Name) and func.id == "open" and func.id not in glob:
-        mode = node.args[1] if len(node.args) > 1 else next(
+    builtin_open = isinstance(func, ast.Name) and func.id == "open" and func.id not in glob
+    if builtin_open or isinstance(func, ast.Attribute) and func.attr == "open":
+        # open(path, mode) / Path(...).open(mode): the mode's position differs
+        position = 1 if builtin_open else 0
+        mode = node.args[position] if len(node.args) > position else next(
             (k.value for k in node.keywords if k.arg == "mode"), None)
         if mode is None:
             return None
