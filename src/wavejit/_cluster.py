@@ -287,10 +287,24 @@ def run_item(fn_blob: bytes, index: int, args_blob: bytes) -> tuple[bool, bytes]
         return False, bytes(cloudpickle.dumps(failure))
 
 
+def _leave_last_dask_slot() -> None:
+    """Leave the Dask worker's thread pool (``secede``) if this task holds its last
+    free thread: an invocation mostly waits, and must not starve the worker of task
+    slots. Not otherwise: seceding costs a message to the scheduler per task (it
+    halved throughput here), so a worker with many threads runs invocations on them."""
+    distributed = importlib.import_module("distributed")
+    try:
+        state = distributed.get_worker().state
+        full = len(state.executing) >= state.nthreads  # this task counts itself
+    except Exception:  # noqa: BLE001 - another version's internals: play safe
+        full = True
+    if full:
+        distributed.secede()
+
+
 def run_item_dask(fn_blob: bytes, index: int, args_blob: bytes) -> tuple[bool, bytes]:
-    """`run_item` in a Dask task, after leaving the worker's thread pool: an invocation
-    waits on I/O, so it must not hold one of the worker's few task slots."""
-    importlib.import_module("distributed").secede()
+    """`run_item` in a Dask task (see `_leave_last_dask_slot`)."""
+    _leave_last_dask_slot()
     return run_item(fn_blob, index, args_blob)
 
 
@@ -347,9 +361,8 @@ def run_node(fn_blob: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str,
 
 def run_node_dask(fn_blob: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                   dep_ids: tuple[int, ...], *dep_values: Any) -> Any:
-    """`run_node` in a Dask task that leaves the worker's thread pool (see
-    `run_item_dask`)."""
-    importlib.import_module("distributed").secede()
+    """`run_node` in a Dask task (see `_leave_last_dask_slot`)."""
+    _leave_last_dask_slot()
     return run_node(fn_blob, name, args, kwargs, dep_ids, *dep_values)
 
 

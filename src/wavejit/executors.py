@@ -12,9 +12,11 @@ Both keep the engine out of the user's error path: items come back as pickled
 outcomes (see `wavejit._cluster`), and an engine error (a worker that died, a lost
 object) becomes a `WavejitError` saying so.
 
-* `DaskExecutor` -- a ``distributed.Client``. Each task leaves the worker's thread
-  pool as it starts (``distributed.secede``): an invocation mostly waits, and must not
-  hold one of the worker's few task slots.
+* `DaskExecutor` -- a ``distributed.Client``. An invocation mostly waits: one that
+  starts on the worker's last free thread leaves the worker's pool
+  (``distributed.secede``) so the worker keeps taking tasks. Seceding costs a message
+  to the scheduler per task, so for I/O-bound work give workers many threads
+  (``LocalCluster(threads_per_worker=64)``, ``dask worker --nthreads 64``).
 * `RayExecutor` -- ``num_actors`` threaded actors in the current ``ray.init()``
   session, each running up to ``max_concurrency`` invocations at once on its threads.
   Items go to the actor with the fewest in flight. Ray tasks would not do: with one CPU
@@ -197,14 +199,18 @@ class _RayWorker:
 class RayExecutor(_ClusterExecutor):
     """Run invocations on `num_actors` threaded Ray actors (default: one per CPU of
     the current ``ray.init()`` session), each running up to `max_concurrency`
-    invocations at once. Actors start on first use; one whose process died is
+    invocations at once. Each actor reserves `num_cpus` (none by default: its work is
+    mostly waiting, and actors that reserved every CPU would leave none for a second
+    executor's, which would then wait forever to start); the actors are spread over
+    the nodes. Actors start on first use; one whose process died is
     replaced (its calls in flight fail with a `WavejitError`: they may have run).
     `shutdown()` (or leaving a ``with`` block) stops them."""
 
     name = "Ray"
 
     def __init__(self, num_actors: int | None = None, *,
-                 max_concurrency: int = DEFAULT_CONCURRENCY) -> None:
+                 max_concurrency: int = DEFAULT_CONCURRENCY,
+                 num_cpus: float = 0.0) -> None:
         ray = _ray()
         if not ray.is_initialized():
             raise WavejitError(
@@ -218,7 +224,7 @@ class RayExecutor(_ClusterExecutor):
             raise ValueError("num_actors and max_concurrency must be at least 1")
         self.num_actors = num_actors
         self.max_concurrency = max_concurrency
-        self._cpus_each = min(1.0, cpus / num_actors)
+        self.num_cpus = num_cpus
         self._actors: list[Any] = []
         self._load: list[int] = []
         self._lock = threading.Lock()
@@ -232,7 +238,7 @@ class RayExecutor(_ClusterExecutor):
 
     def _new_actor(self) -> Any:
         return _ray().remote(_RayWorker).options(
-            num_cpus=self._cpus_each, max_concurrency=self.max_concurrency,
+            num_cpus=self.num_cpus, max_concurrency=self.max_concurrency,
             scheduling_strategy="SPREAD").remote()
 
     def _pick(self) -> tuple[int, Any]:
