@@ -635,3 +635,23 @@ def test_nested_jit_under_a_provider_limit_of_one_does_not_deadlock():
         # (docs/DESIGN.md): at most one summary's three requests at once.
         assert 1 <= server.counts()["peak"] <= 3
         assert _limits.snapshot()[f"127.0.0.1:{server.port}"]["peak"] == 1
+
+
+def test_subprocess_calls_after_a_failing_one_do_not_run(tmp_path):
+    from wavejit._effects import external_effects
+
+    assert external_effects(subprocess.run) == "subprocess.run()"
+    client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="x")
+    assert external_effects(client.chat.completions.create) is None  # the request itself
+
+    def run_all(cmds):
+        return [subprocess.run(c, check=True).returncode for c in cmds]
+
+    cmds = [["false"], *[["touch", str(tmp_path / f"{i}")] for i in range(8)]]
+    with pytest.raises(subprocess.CalledProcessError):
+        run_all(cmds)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(subprocess.CalledProcessError):
+        wavejit.jit(run_all)(cmds)
+    time.sleep(0.2)  # anything that did start would have touched its file by now
+    assert list(tmp_path.iterdir()) == []

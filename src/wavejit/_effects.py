@@ -88,8 +88,15 @@ def _cached(kind: str, fn: Any, finder: Any) -> str | None:
     code = function.__code__
     if code in cache:
         return cache[code]
+    if _is_library(function):
+        # Not scanned: a client library's internals are the request itself (an SDK
+        # may keep a cache file), and the program's own functions are scanned for
+        # the library calls that write, by name.
+        result = _library_effect(function) if kind == "effects" else None
+        cache[code] = result
+        return result
     cache[code] = None  # recursion: nothing found so far
-    result: str | None = _walk(function, finder, DEPTH, set())
+    result = _walk(function, finder, DEPTH, set())
     cache[code] = result
     return result
 
@@ -116,6 +123,16 @@ def _walk(fn: types.FunctionType, finder: Any, depth: int, seen: set[Any]) -> st
                 found = _walk(callee, finder, depth - 1, seen)
                 if found is not None:
                     return found
+    return None
+
+
+def _library_effect(fn: types.FunctionType) -> str | None:
+    """A standard-library function deferred itself (``subprocess.run``): by name."""
+    module, name = fn.__module__ or "", fn.__name__
+    if module == "subprocess" or (module in ("os", "posix") and name in _OS_WRITES) or (
+            module == "shutil" and name in _SHUTIL_WRITES) or (
+            module == "pathlib" and name in _PATH_WRITES):
+        return f"{module}.{name}()"
     return None
 
 
