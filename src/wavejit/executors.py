@@ -148,7 +148,21 @@ class DaskExecutor(_ClusterExecutor):
     def submit_item(self, fn_blob: bytes, index: int,
                     args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
         future = self.client.submit(run_item_dask, fn_blob, index, args_blob, pure=False)
-        return _forward(future, lambda exc: self._lost(exc, f"item {index}"), future.result)
+        target: concurrent.futures.Future[tuple[bool, bytes]] = concurrent.futures.Future()
+        target.set_running_or_notify_cancel()
+
+        async def fetch() -> None:
+            # On the client's event loop: results arrive concurrently. (A done callback
+            # calling result() fetches them one at a time on Dask's one callback thread.)
+            try:
+                value = await self.client.gather(future, asynchronous=True)
+            except BaseException as exc:  # noqa: BLE001 - delivered to the waiter
+                target.set_exception(self._lost(exc, f"item {index}"))
+            else:
+                target.set_result(value)
+
+        self.client.loop.add_callback(fetch)
+        return target
 
     # -- graph nodes: handles are Dask futures ------------------------------------------
 
