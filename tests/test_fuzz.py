@@ -10,7 +10,8 @@ same configuration; ``h`` (helper fan-out) stays a plain function.
 
 Every run must match the plain run in: the outcome (the return value's type and
 ``repr``; or the exception's type, ``args``, and its whole ``__cause__`` /
-``__context__`` chain); what was printed; the side-effect channel ``LOG`` (glue,
+``__context__`` chain); what was printed (when the plain run raised, the jitted run
+may print more after what plain printed: a documented limit); the side-effect channel ``LOG`` (glue,
 callees, context managers and global writes, in one order); the ``shared`` dict; the
 global ``COUNTER``. A fallback to plain (`Unsupported`) fails: the generator only
 produces what the jit documents as supported.
@@ -128,6 +129,16 @@ def run_once(fn: Callable[..., Any], module: types.ModuleType, is_async: bool, x
     return Run(observed, list(module.SPAN.spans))
 
 
+def same(expected: tuple[Any, ...], actual: tuple[Any, ...]) -> bool:
+    """Equal, but for the documented limit on output: after a call that fails, output
+    the plain function never reached may already have been written (print is not a
+    commit point, docs/DESIGN.md), so a jitted run that raised may print more."""
+    if expected[0][0] == "raised" and expected[0] == actual[0]:
+        return (actual[1].startswith(expected[1])
+                and expected[2:] == actual[2:])
+    return expected == actual
+
+
 def overlapped(spans: list[tuple[float, float]]) -> bool:
     """Were two calls in flight at once (one started before another had ended)?"""
     latest_end = float("-inf")
@@ -203,7 +214,7 @@ def check_program(program: Program, directory: Path) -> Measure:
             for rnd in range(ROUNDS):
                 for x, n in program.inputs:
                     run = run_once(jf, module, program.is_async, x, n)
-                    if run.observed != expected[x, n]:
+                    if not same(expected[x, n], run.observed):
                         raise Mismatch(mismatch(
                             program, variant, rnd, x, n, expected[x, n], run.observed,
                             str(jf.explain())), variant, expected[x, n], run.observed)

@@ -1,11 +1,14 @@
 """The pattern catalogue (shared/PATTERNS.md): each pattern, plain vs jitted.
 
-Every test runs the plain function as the reference and the jitted one, requires the
-same result (or the same exception type and message), and checks the concurrency by
-wall time on sleep-based callees. Margins are wide on purpose: L = 0.1 s, and a
-pattern that must overlap N calls is required to beat (N - 1) * L (well above the
-ideal L, well below the sequential N * L) so a loaded 2-core CI machine passes
-and a serialised run still fails.
+Every test runs the plain function as the reference and the jitted one, and requires
+the same result (or the same exception type and message). The patterns that require
+concurrency are marked ``concurrency``: they check that calls were deferred and in
+flight together (`overlap.assert_overlapped`, from the calls' own start / end times),
+and most also check the wall time on sleep-based callees. Margins are wide on purpose:
+L = 0.1 s, and a pattern that must overlap N calls is required to beat (N - 1) * L
+(well above the ideal L, well below the sequential N * L) so a loaded 2-core CI
+machine passes and a serialised run still fails. The other patterns check results
+(and, where the pattern is about a deferred call, that it was deferred).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from typing import Any
 import pytest
 
 import wavejit
+from overlap import assert_overlapped
+
+concurrency = pytest.mark.concurrency
 
 L = 0.1
 
@@ -63,15 +69,32 @@ def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float
     return result, time.perf_counter() - start
 
 
-def same(plain: Callable[..., Any], *args: Any, calls: int = 2, **kwargs: Any) -> float:
-    """Plain and jitted agree on every call; returns the jitted wall time of the last."""
-    expected = plain(*args, **kwargs)
+def check(plain: Callable[..., Any], *args: Any, reference: Callable[..., Any] | None = None,
+          **kwargs: Any) -> tuple[float, Any]:
+    """Plain and jitted agree on two calls; the jitted wall time of the last, and the jit.
+
+    `reference` computes the expected result when `plain` itself calls jitted code.
+    """
+    expected = (reference or plain)(*args, **kwargs)
     jitted = wavejit.jit(plain)
     elapsed = 0.0
-    for _ in range(calls):
+    for _ in range(2):
         result, elapsed = timed(jitted, *args, **kwargs)
         assert result == expected
         assert type(result) is type(expected)
+    return elapsed, jitted
+
+
+def same(plain: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
+    """Plain and jitted agree on two calls; returns the jitted wall time of the last."""
+    return check(plain, *args, **kwargs)[0]
+
+
+def overlapping(plain: Callable[..., Any], *args: Any, deferred: int = 2,
+                reference: Callable[..., Any] | None = None, **kwargs: Any) -> float:
+    """`check`, and the last call deferred `deferred` calls, two at once; its wall time."""
+    elapsed, jitted = check(plain, *args, reference=reference, **kwargs)
+    assert_overlapped(jitted, deferred=deferred)
     return elapsed
 
 
@@ -94,8 +117,9 @@ def p01(x: str) -> str:
     return join(a, b)
 
 
+@concurrency
 def test_01_independent_statements() -> None:
-    assert same(p01, "q") < 1.8 * L
+    assert overlapping(p01, "q") < 1.8 * L
 
 
 # 2 comprehension fan-out
@@ -103,8 +127,9 @@ def p02(models: list[str], q: str) -> list[str]:
     return [ask(m, q) for m in models]
 
 
+@concurrency
 def test_02_comprehension_fan_out() -> None:
-    assert same(p02, [f"m{i}" for i in range(8)], "q") < 3 * L
+    assert overlapping(p02, [f"m{i}" for i in range(8)], "q", deferred=8) < 3 * L
 
 
 # 3 loop with append
@@ -115,8 +140,9 @@ def p03(models: list[str], q: str) -> list[str]:
     return out
 
 
+@concurrency
 def test_03_loop_with_append() -> None:
-    assert same(p03, [f"m{i}" for i in range(8)], "q") < 3 * L
+    assert overlapping(p03, [f"m{i}" for i in range(8)], "q", deferred=8) < 3 * L
 
 
 # 4 dict fan-out
@@ -131,9 +157,10 @@ def p04b(d: dict[str, int]) -> dict[str, str]:
     return out
 
 
+@concurrency
 @pytest.mark.parametrize("fn", [p04a, p04b])
 def test_04_dict_fan_out(fn: Callable[..., Any]) -> None:
-    assert same(fn, {f"k{i}": i for i in range(6)}) < 3 * L
+    assert overlapping(fn, {f"k{i}": i for i in range(6)}, deferred=6) < 3 * L
 
 
 # 5 tuple unpacking
@@ -142,8 +169,9 @@ def p05(x: str) -> str:
     return a + b
 
 
+@concurrency
 def test_05_tuple_unpacking() -> None:
-    assert same(p05, "x") < 1.8 * L
+    assert overlapping(p05, "x") < 1.8 * L
 
 
 # 6 ensemble + judge
@@ -151,8 +179,9 @@ def p06(q: str, models: list[str]) -> str:
     return judge(q, [ask(m, q) for m in models])
 
 
+@concurrency
 def test_06_ensemble_judge() -> None:
-    assert same(p06, "q", ["a", "b", "c", "d", "e"]) < 3.5 * L
+    assert overlapping(p06, "q", ["a", "b", "c", "d", "e"], deferred=6) < 3.5 * L
 
 
 # 7 map-reduce
@@ -161,8 +190,9 @@ def p07(docs: list[str]) -> str:
     return io3(len(summaries), "|".join(summaries))
 
 
+@concurrency
 def test_07_map_reduce() -> None:
-    assert same(p07, [f"doc{i}" for i in range(10)]) < 3.5 * L
+    assert overlapping(p07, [f"doc{i}" for i in range(10)], deferred=11) < 3.5 * L
 
 
 # 8 diamond
@@ -173,8 +203,9 @@ def p08(x: str) -> str:
     return io3(b, c)
 
 
+@concurrency
 def test_08_diamond() -> None:
-    assert same(p08, "x") < 3.8 * L
+    assert overlapping(p08, "x", deferred=4) < 3.8 * L
 
 
 # 9 chain (no parallelism; no slowdown beyond overhead)
@@ -264,7 +295,8 @@ def p14(x: str, log: list[str]) -> str:
 def test_14_try_except_finally() -> None:
     plain_log: list[str] = []
     jit_log: list[str] = []
-    assert p14("x", plain_log) == wavejit.jit(p14)("x", jit_log)
+    jitted = wavejit.jit(p14)
+    assert p14("x", plain_log) == jitted("x", jit_log)
     assert plain_log == jit_log == ["caught bad x", "finally"]
 
 
@@ -306,7 +338,8 @@ def p15(x: str, log: list[str]) -> str:
 def test_15_with_block() -> None:
     plain_log: list[str] = []
     jit_log: list[str] = []
-    assert p15("x", plain_log) == wavejit.jit(p15)("x", jit_log)
+    jitted = wavejit.jit(p15)
+    assert p15("x", plain_log) == jitted("x", jit_log)
     assert plain_log == jit_log == ["enter", "exit ValueError"]
 
 
@@ -322,9 +355,16 @@ def p16(x: str) -> str:
     return a + b
 
 
+@concurrency
 def test_16_several_failures() -> None:
+    # The later call fails first (L / 2 against 2 L): the two race, and the earlier
+    # call's failure must still win.
     exc = same_error(p16, "x")
     assert isinstance(exc, KeyError)
+    jitted = wavejit.jit(p16)
+    with pytest.raises(KeyError):
+        jitted("x")
+    assert_overlapped(jitted)
 
 
 # 17 shared read-only argument
@@ -348,9 +388,10 @@ def p17(qs: list[str]) -> list[str]:
     return [fetch(CLIENT, q) for q in qs]
 
 
+@concurrency
 def test_17_shared_read_only_argument() -> None:
     wavejit.register_io(Client)
-    assert same(p17, [f"q{i}" for i in range(6)]) < 3 * L
+    assert overlapping(p17, [f"q{i}" for i in range(6)], deferred=6) < 3 * L
 
 
 # 18 shared mutated argument
@@ -398,23 +439,35 @@ def test_19_callee_writes_globals() -> None:
 
 
 # 20 nested jit
-@wavejit.jit
-def inner(x: str) -> list[str]:
+def inner_plain(x: str) -> list[str]:
     return [io(f"{x}.{i}") for i in range(3)]
+
+
+inner = wavejit.jit(inner_plain)
 
 
 def p20(xs: list[str]) -> list[list[str]]:
     return [inner(x) for x in xs]
 
 
+def p20_plain(xs: list[str]) -> list[list[str]]:  # the reference: no jit at any level
+    return [inner_plain(x) for x in xs]
+
+
+@concurrency
 def test_20_nested_jit() -> None:
-    assert same(p20, ["a", "b", "c"]) < 3 * L
+    assert overlapping(p20, ["a", "b", "c"], deferred=3, reference=p20_plain) < 3 * L
+    assert_overlapped(inner, deferred=3)  # and inside each nested call
 
 
+@concurrency
 @pytest.mark.parametrize("workers", [1, 2])
 def test_20_nested_jit_small_pools(workers: int) -> None:
     jitted = wavejit.jit(p20, max_workers=workers)
-    assert jitted(["a", "b"]) == p20(["a", "b"])
+    assert jitted(["a", "b"]) == p20_plain(["a", "b"])
+    # No deadlock, and still concurrent: the bound is on the outer invocation's calls;
+    # a thread waiting for a held call runs it itself, and each nested call fans out.
+    assert_overlapped(inner, deferred=3)
 
 
 # 21 recursion
@@ -427,8 +480,19 @@ def search(depth: int, path: str) -> list[str]:
     return left + right
 
 
+def search_plain(depth: int, path: str) -> list[str]:  # the reference: recurses plainly
+    if depth == 0:
+        return [io(path, 0.01)]
+    left = search_plain(depth - 1, path + "L")
+    right = search_plain(depth - 1, path + "R")
+    return left + right
+
+
+@concurrency
 def test_21_recursion() -> None:
-    assert search(3, "") == search.__wrapped__(3, "")
+    result, elapsed = timed(search, 3, "")
+    assert result == search_plain(3, "")
+    assert_overlapped(search)  # the two subtrees of a level run together
 
 
 # 22 methods
@@ -449,12 +513,14 @@ def member_b(q: str) -> str:
     return io(f"b:{q}")
 
 
+@concurrency
 def test_22_methods() -> None:
     ens = Ensemble([member_a, member_b, member_a, member_b])
-    expected = Ensemble.forward.__wrapped__(ens, "q")
+    expected = [m("q") for m in ens.members]  # what forward's body computes, plainly
     result, elapsed = timed(ens.forward, "q")
     assert result == expected
     assert elapsed < 2.5 * L
+    assert_overlapped(Ensemble.forward, deferred=4)
 
 
 # 24 CPU-bound
@@ -481,8 +547,10 @@ def p25(xs: list[str]) -> list[int]:
     return out
 
 
+@concurrency
 def test_25_mixed() -> None:
-    same(p25, ["a", "b", "c"])
+    # Each call is followed by CPU work on its result: the calls still overlap.
+    overlapping(p25, ["a", "b", "c"], deferred=3)
 
 
 # 26 closures, defaults, kw-only, *args, **kwargs, super(), decorators
@@ -579,6 +647,7 @@ def with_a_nested_generator(n: int) -> list[Any]:
     return list(numbered([a, b] * n))
 
 
+@concurrency
 def test_27_a_nested_generator_function_is_supported() -> None:
     # Only the jitted function's own code must not be a generator; a generator defined
     # inside it is not rewritten, and the calls around it still overlap.
@@ -588,6 +657,7 @@ def test_27_a_nested_generator_function_is_supported() -> None:
     elapsed = time.perf_counter() - start
     assert result == with_a_nested_generator(2)
     assert jitted.explain().status != "plain"
+    assert_overlapped(jitted)
     # Two L calls: overlapped ~L, in order >= 2 L. 1.9 L fails a serialised run and
     # leaves 0.9 L for a loaded CI machine (the file's (N - 1) * L rule is L for N = 2,
     # no margin at all).
@@ -599,6 +669,7 @@ def p28(x: int) -> list[str]:
     return [io(x * 10 + i, 0.02) for i in range(3)]
 
 
+@concurrency
 def test_28_many_threads() -> None:
     jitted = wavejit.jit(p28)
     results: dict[int, list[str]] = {}
@@ -612,6 +683,7 @@ def test_28_many_threads() -> None:
     for t in threads:
         t.join()
     assert results == {i: p28(i) for i in range(64)}
+    assert_overlapped(jitted, deferred=3)  # the last caller's invocation fanned out
 
 
 # 29 opaque I/O: concurrent from the second call on
@@ -624,6 +696,7 @@ def p29(xs: list[str]) -> list[str]:
     return [opaque(x) for x in xs]
 
 
+@concurrency
 def test_29_opaque_io_promoted() -> None:
     jitted = wavejit.jit(p29)
     xs = ["a", "b", "c", "d"]
@@ -635,21 +708,34 @@ def test_29_opaque_io_promoted() -> None:
     assert first_time >= L
     assert second_time < 2.5 * L
     assert "measured I/O-bound" in str(jitted.explain())
+    assert_overlapped(jitted, deferred=4)
 
 
 # 30 scale
-def p30(n: int, delay: float) -> list[str]:
-    return [io(i, delay) for i in range(n)]
+def io_within(x: Any, delay: float, deadline: float | None) -> str:
+    if deadline is not None and time.perf_counter() > deadline:
+        # Calls run one after another would take 200 s; give up (and fail) instead.
+        raise TimeoutError("the calls did not run together: past the deadline")
+    time.sleep(delay)
+    return f"io({x})"
 
 
+def p30(n: int, delay: float, deadline: float | None = None) -> list[str]:
+    return [io_within(i, delay, deadline) for i in range(n)]
+
+
+@concurrency
 def test_30_scale_1000_calls_in_flight() -> None:
     expected = p30(1000, 0.0)  # the plain function, without the wait
     jitted = wavejit.jit(p30)
     # 1000 x 0.2 s: all in flight at once takes ~0.2 s plus overhead; a pool capped
     # at 64 would take >= 3 s. 2.0 s leaves room for thread start-up on 2 cores.
-    result, elapsed = timed(jitted, 1000, 0.2)
+    result, elapsed = timed(jitted, 1000, 0.2, time.perf_counter() + 5.0)
     assert result == expected
     assert elapsed < 2.0
+    # In flight together: far more than any small pool would allow (each call blocks
+    # 0.2 s, so even slow thread start-up leaves hundreds of them open at once).
+    assert_overlapped(jitted, deferred=1000, together=200)
 
 
 # operands of an operator start together
@@ -657,8 +743,9 @@ def p_binop(x: str) -> str:
     return io(x) + io2(x)
 
 
+@concurrency
 def test_operands_start_together() -> None:
-    assert same(p_binop, "x") < 1.8 * L
+    assert overlapping(p_binop, "x") < 1.8 * L
 
 
 # glue on a result in the same loop iteration: the loop keeps starting calls
@@ -675,8 +762,9 @@ def p_glue(models: list[str], q: str) -> list[str]:
     return out
 
 
+@concurrency
 def test_glue_in_a_loop_does_not_serialise_it() -> None:
-    assert same(p_glue, ["a", "b", "c", "d", "e"], "q") < 3 * L
+    assert overlapping(p_glue, ["a", "b", "c", "d", "e"], "q", deferred=5) < 3 * L
 
 
 def p_glue_error(models: list[str]) -> list[str]:

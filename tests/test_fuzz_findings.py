@@ -1,0 +1,55 @@
+"""Mismatches the differential fuzzer (`test_fuzz.py`) found, shrunk to reproducers.
+
+Each is marked ``xfail(strict=True)`` until the jit is fixed: the test fails while the
+bug is there and turns into an error (XPASS) the moment it is fixed, so the fix must
+remove the mark and the test then guards the regression. Plain Python is the
+reference in each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import wavejit
+
+COUNTER = 0
+
+
+async def check(s: str) -> str:
+    await asyncio.sleep(0.02)  # fails after the glue below could already have run
+    if "b" in s:
+        raise ValueError(f"bad input {s!r}")
+    return s
+
+
+async def add(a: int, b: int) -> int:
+    await asyncio.sleep(0.001)
+    return a + b
+
+
+async def global_write_after_a_failing_await(n: int) -> str:
+    global COUNTER
+    v = await check("b!")  # fails: plain Python never gets past this line
+    COUNTER += await add(1, n)
+    return v
+
+
+def outcome(fn: Any, n: int) -> tuple[Any, ...]:
+    global COUNTER
+    COUNTER = 0
+    try:
+        value = asyncio.run(fn(n))
+    except ValueError as exc:
+        return ("raised", exc.args, COUNTER)
+    return ("returned", value, COUNTER)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9: async: a global write in glue runs "
+                   "after an earlier awaited call failed (not a commit point)")
+def test_async_global_write_after_a_failing_await_does_not_happen() -> None:
+    expected = outcome(global_write_after_a_failing_await, 1)
+    assert expected == ("raised", ("bad input 'b!'",), 0)
+    assert outcome(wavejit.jit(global_write_after_a_failing_await), 1) == expected
