@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     names = args.only or program_names()
+    load_before = os.getloadavg()[0]
     rows = []
     with ServerProcess(args.latency) as server:
         for name in names:
@@ -118,9 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     print()
     line = summary(rows)
     print(line)
-    args.json.write_text(
-        json.dumps({"latency": args.latency, "summary": line, "programs": rows}, indent=2) + "\n"
-    )
+    load = (load_before, os.getloadavg()[0])
+    print(f"(load average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} CPUs)")
+    report = {
+        "latency": args.latency,
+        "repeat": args.repeat,
+        "load_average": load,
+        "cpus": os.cpu_count(),
+        "summary": line,
+        "programs": rows,
+    }
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if all(r["equal"] and r["same_requests"] for r in rows) else 1
 
 
