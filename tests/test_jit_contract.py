@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import wavejit
+from overlap import assert_overlapped
 from wavejit import _tiers
 
 L = 0.05
@@ -56,12 +57,18 @@ def flow(x: str) -> tuple[str, str]:
     return b, c
 
 
+@pytest.mark.concurrency
 def test_a_call_waits_only_for_the_calls_it_uses() -> None:
     expected = flow("x")
-    start = time.perf_counter()
-    assert wavejit.jit(flow)("x") == expected
-    # a (2L) then c (L) is the critical path: 3L; sequential would be 4L.
-    assert time.perf_counter() - start < 3.8 * L
+    jitted = wavejit.jit(flow)
+    assert jitted("x") == expected
+    # From the calls' own times (a wall-time bound cannot tell "b waits for a" from
+    # correct: a + b in order is 3 L, the critical path a + c is 3 L as well):
+    record = assert_overlapped(jitted, deferred=3)
+    a, b, c = record.calls
+    assert b.started < a.finished  # b did not wait for a
+    assert c.started >= a.finished  # c waited for a, whose result it uses
+    assert record.calls[2].deps == (0,)
 
 
 # 4. exceptions: the same object, a note naming the call site
@@ -154,25 +161,29 @@ def test_try_in_a_loop_sees_each_failure() -> None:
 
 # 5. nothing outlives the invocation
 
-def fan_then_fail(n: int, finished: list[float]) -> str:
-    results = [timed_sleep(i, finished) for i in range(n)]
+def fan_then_fail(n: int) -> str:
+    results = [timed_sleep(i) for i in range(n)]
     boom("late")
     return str(results)
 
 
-def timed_sleep(i: int, finished: list[float]) -> int:
+def timed_sleep(i: int) -> int:
     time.sleep(L * (1 + i % 3))
-    finished.append(time.perf_counter())
     return i
 
 
+@pytest.mark.concurrency
 def test_nothing_outlives_the_invocation() -> None:
-    finished: list[float] = []
+    jitted = wavejit.jit(fan_then_fail)
     with pytest.raises(RuntimeError):
-        wavejit.jit(fan_then_fail)(6, finished)
+        jitted(6)
     returned = time.perf_counter()
-    assert len(finished) == 6
-    assert max(finished) <= returned
+    # Seven calls in flight together (boom fails after L, while the 2 L and 3 L sleeps
+    # still run), and every one had finished before the invocation raised.
+    record = assert_overlapped(jitted, deferred=7, together=7)
+    assert all(0 < c.finished <= returned for c in record.calls)
+    assert max(c.finished for c in record.calls) > min(
+        c.finished for c in record.calls if c.failed)  # boom was not the last to end
 
 
 # 7. no deadlock at any max_workers
@@ -186,10 +197,35 @@ def tree(depth: int) -> int:
     return left + right
 
 
+@wavejit.jit(max_workers=2)
+def tree2(depth: int) -> int:
+    if depth == 0:
+        return len(slow(depth, 0.01))
+    left = tree2(depth - 1)
+    right = tree2(depth - 1)
+    return left + right
+
+
+def tree_plain(depth: int) -> int:  # the reference: an undecorated twin
+    if depth == 0:
+        return len(slow(depth, 0.001))
+    return tree_plain(depth - 1) + tree_plain(depth - 1)
+
+
 def test_recursion_with_one_worker_does_not_deadlock() -> None:
-    assert tree(4) == tree.__wrapped__(4)
+    # One call of each invocation in flight at a time: nothing overlaps, but every
+    # level waits for calls that need the pool too, which must not deadlock.
+    assert tree(4) == tree_plain(4)
+    assert tree.last_run is not None and len(tree.last_run.calls) == 2
 
 
+@pytest.mark.concurrency
+def test_recursion_with_two_workers_overlaps_without_deadlock() -> None:
+    assert tree2(4) == tree_plain(4)
+    assert_overlapped(tree2)  # the two subtrees of the top level ran together
+
+
+@pytest.mark.concurrency
 def test_jit_inside_worker_threads() -> None:
     jitted = wavejit.jit(flow)
     pool = wavejit.ThreadExecutor(2)
@@ -198,6 +234,7 @@ def test_jit_inside_worker_threads() -> None:
         assert [t.result(timeout=30) for t in tasks] == [flow(str(i)) for i in range(6)]
     finally:
         pool.shutdown()
+    assert_overlapped(jitted, deferred=3)  # a jit running on a worker still fans out
 
 
 # 8. thread-safe: compiled once
@@ -269,11 +306,22 @@ def test_executors_give_the_same_answer(executor: str) -> None:
     assert wavejit.jit(flow, executor=executor)("x") == flow("x")
 
 
+@pytest.mark.concurrency
 def test_a_concurrent_futures_executor_works() -> None:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    with ThreadPoolExecutor(4) as pool:
-        assert wavejit.jit(flow, executor=pool)("x") == flow("x")
+    class Counting(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            Counting.submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    with Counting(4) as pool:
+        jitted = wavejit.jit(flow, executor=pool)
+        assert jitted("x") == flow("x")
+    assert Counting.submitted >= 2  # a and b went to this executor (c may run inline)
+    assert_overlapped(jitted, deferred=3)
 
 
 def test_explain_reports_sites_and_evidence() -> None:
@@ -291,10 +339,16 @@ def test_explain_reports_sites_and_evidence() -> None:
 
 
 def test_no_threads_left_behind() -> None:
-    before = {t for t in threading.enumerate() if not t.name.startswith("wavejit")}
-    wavejit.jit(flow)("x")
-    after = {t for t in threading.enumerate() if not t.name.startswith("wavejit")}
-    assert after <= before
+    # Only the shared pool's workers (which live for the process by design) may be
+    # new, whatever their names; the calls ran on them.
+    before = set(threading.enumerate())
+    jitted = wavejit.jit(flow)
+    jitted("x")
+    pool = set(wavejit.shared_executor().threads)
+    assert set(threading.enumerate()) - before <= pool
+    assert jitted.last_run is not None
+    assert {c.thread for c in jitted.last_run.calls} <= {t.name for t in pool} | {
+        threading.current_thread().name}
 
 
 # pinned limits: what jit deliberately does not do
@@ -351,10 +405,13 @@ def test_pinned_limit_output_after_a_failed_call_may_appear(
 ) -> None:
     # Output (print, logging) is not a commit point: it would serialise every loop that
     # reports progress. So after a failing deferred call, later output may already be
-    # written. The exception is still plain Python's.
+    # written: here the print runs before boom()'s failure is raised, so it always
+    # appears (plain Python prints nothing). The exception is still plain Python's.
+    jitted = wavejit.jit(prints_after_failure)
     with pytest.raises(RuntimeError, match="boom x"):
-        wavejit.jit(prints_after_failure)("x")
-    assert capsys.readouterr().out in ("", "progress\n")
+        jitted("x")
+    assert capsys.readouterr().out == "progress\n"
+    assert jitted.last_run is not None and len(jitted.last_run.calls) == 1
 
 
 def note(log: list[str], msg: str) -> int:
