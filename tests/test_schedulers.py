@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from overlap import assert_spans_overlap
 from wavejit import Graph, Node, ThreadExecutor
 
 SCHEDULERS = ["sequential", "wave", "dataflow", "async"]
@@ -158,15 +159,23 @@ def test_graph_run_inside_a_node(scheduler: str, executor: object) -> None:
     assert check(g, scheduler, executor)["total"] == 9
 
 
+@pytest.mark.concurrency
 @pytest.mark.parametrize("scheduler", ["wave", "dataflow", "async"])
 def test_nested_three_deep_on_a_one_thread_pool(
     scheduler: str, no_leaked_threads: None, private_pool: Callable[[int], ThreadExecutor]
 ) -> None:
-    """The leak check comes first so that it runs after the pool is shut down."""
+    """The leak check comes first so that it runs after the pool is shut down.
+
+    No deadlock, and still concurrent: the one worker and the threads that wait (and
+    help) run leaves at the same time."""
     pool = private_pool(1)
+    spans: list[tuple[float, float]] = []
 
     def level(depth: int) -> int:
         if depth == 0:
+            start = time.perf_counter()
+            time.sleep(0.02)
+            spans.append((start, time.perf_counter()))
             return 1
         h = Graph()
         kids = [h.add(level, depth - 1) for _ in range(2)]
@@ -174,6 +183,7 @@ def test_nested_three_deep_on_a_one_thread_pool(
         return int(h.run(scheduler=scheduler, executor=pool)[total])
 
     assert level(3) == 8
+    assert_spans_overlap(spans)
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -276,18 +286,30 @@ def test_contextvars(scheduler: str, executor: object) -> None:
 # -- timing and overlap: only where threads really run concurrently --------------------
 
 
+def sleeper(i: int, spans: list[tuple[float, float]]) -> int:
+    start = time.perf_counter()
+    time.sleep(0.2)
+    spans.append((start, time.perf_counter()))
+    return i
+
+
+@pytest.mark.concurrency
 @pytest.mark.parametrize("scheduler", ["wave", "dataflow", "async"])
 def test_fan_out_runs_concurrently(scheduler: str, no_leaked_threads: None) -> None:
     g = Graph()
+    spans: list[tuple[float, float]] = []
     for i in range(10):
-        g.add(lambda i=i: time.sleep(0.2) or i)
+        g.add(sleeper, i, spans)
     start = time.perf_counter()
-    g.run(scheduler=scheduler)
-    # Ten 0.2 s sleeps take 2 s in sequence and 0.2 s concurrently; 1.0 s leaves room
-    # for a loaded CI machine while still proving they overlapped.
-    assert time.perf_counter() - start < 1.0
+    assert g.run(scheduler=scheduler).by_name() == g.run(scheduler="sequential").by_name()
+    # Ten 0.2 s sleeps take 2 s in sequence and 0.2 s concurrently; with the 2 s
+    # sequential reference run, 3.0 s leaves room for a loaded CI machine and still
+    # fails a serialised run (4 s).
+    assert time.perf_counter() - start < 3.0
+    assert_spans_overlap(spans[:10], together=10)  # the first run's: all at once
 
 
+@pytest.mark.concurrency
 @pytest.mark.parametrize("scheduler", ["dataflow", "async"])
 def test_dataflow_does_not_wait_for_the_wave(scheduler: str, no_leaked_threads: None) -> None:
     """b2 needs only b1 (0.05 s), so it starts long before a1 (0.3 s) ends. Checked on
@@ -307,10 +329,13 @@ def test_dataflow_does_not_wait_for_the_wave(scheduler: str, no_leaked_threads: 
     g.add(step, "join", 0, a1, b2)
     g.run(scheduler=scheduler)
     assert times["b2.start"] < times["a1.end"]
+    assert_spans_overlap([(times["a1.start"], times["a1.end"]),
+                          (times["b1.start"], times["b2.end"])])
     g.run(scheduler="wave")
     assert times["b2.start"] >= times["a1.end"]  # the wave barrier, for contrast
 
 
+@pytest.mark.concurrency
 def test_max_workers_bounds_concurrency(no_leaked_threads: None) -> None:
     tracker = Tracker()
     peak = [0]
@@ -329,6 +354,7 @@ def test_max_workers_bounds_concurrency(no_leaked_threads: None) -> None:
         g.add(work, i)
     g.run(max_workers=2)
     assert peak[0] <= 3  # two pool workers, plus the caller helping while it waits
+    assert peak[0] >= 2  # ...and bounded is not sequential
 
 
 # -- async specifics -------------------------------------------------------------------
