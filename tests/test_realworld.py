@@ -26,8 +26,8 @@ sys.path.insert(0, str(REALWORLD))
 from harness import ServerProcess, compare_program, program_names  # noqa: E402
 
 # Small enough to keep the whole corpus near 30 s on two idle cores (about 50-65 s at a load
-# average of 8-10), large enough that every
-# request is still a real wait the jit could overlap.
+# average of 8-10), large enough that every request is still a real wait the jit could
+# overlap.
 LATENCY = 0.01
 
 
