@@ -1,44 +1,42 @@
-"""Per-provider limits on deferred calls: concurrency (adaptive), rate, re-issue on 429,
-opt-in retries and per-call timeouts.
+"""Per-provider limits on a jitted function's calls: concurrency (adaptive), rate,
+re-issue on HTTP 429.
 
-A deferred call runs through `run(fn, args, kwargs)` (from ``_call_resolved``). It finds
-the call's *resources* and holds a slot of each one's `Limiter` while the call runs:
+A deferred call runs through `run(fn, args, kwargs)` (from ``_call_resolved``; once any
+limit exists, inline calls through `run_inline`). It finds the call's *resources* and
+holds a slot of each one's `Limiter` while the call runs:
 
-* **Keys.** A provider is named by its host (``host`` or ``host:port`` when the URL
-  names a port): the ``base_url`` of a known client (``openai.OpenAI``, ``anthropic``,
-  ``httpx.Client``...) reached through the bound method's receiver (``_client`` chains:
-  ``client.chat.completions.create``), through client objects among the arguments, or
-  through the module globals the callee's code (and the functions it calls, two levels)
-  names; an absolute URL passed to ``httpx`` / ``requests``; or learned from a
-  rate-limit error's request URL. ``@wavejit.io(max_concurrency=..., rate=...)`` adds
-  the function itself as a resource. Per callee, the static part is cached by code
-  object (a global client rebound to another host later is not noticed).
+* **Keys** (`_providers`): a provider's host - of a client reached through the bound
+  method's receiver, the arguments, or the globals and closure variables the callee's
+  code names (two levels of its helpers); of an absolute URL given to ``httpx`` /
+  ``requests``; or learned from a refusal's request URL. ``@wavejit.io(max_concurrency=
+  ..., rate=...)`` adds the function itself. The static part is cached per code object.
 * **Limiter state** (process-wide, one per key, shared by every jitted invocation):
-  ``limit`` (current concurrency limit, ``inf`` until the provider first refuses),
-  ``cap`` (the user's ``max_concurrency``), ``in_flight``, ``epoch`` (bumped at each
-  decrease), and counters shown by `snapshot()`.
-* **AIMD.** A rate-limit error (``status_code == 429`` on the error or its
-  ``response``, or a class named ``RateLimitError``) halves the limit to half the calls
-  then in flight, once per epoch: the burst of refusals that one overload produces
-  shrinks it once, as TCP reduces once per window. Every success adds ``1/limit``
-  (about one slot per round of calls), up to ``cap``. The limit never goes below 1,
-  so the plain function's single request always fits.
-* **Re-issue.** A refused call is issued again after ``Retry-After`` (``retry-after-ms``
-  or ``retry-after``, else an exponential backoff) plus uniform jitter of the same size,
-  so the refused calls do not all come back together - but only when (a) other calls
-  to the provider were in flight during the attempt (alone, plain Python would have
-  been refused too: the error is raised as plain raises it), and (b) the callee is safe
-  to call twice (`reissue_safe`: its scan shows no writes - globals, arguments,
-  external effects - besides the request itself).
+  ``limit`` (an integer, ``inf`` until the provider first refuses), ``cap`` (the
+  user's ``max_concurrency``), ``in_flight``, ``epoch`` (bumped at each decrease),
+  ``growth`` (additive increase accrued toward the next slot), and the counters
+  `snapshot()` and ``explain()`` show.
+* **AIMD.** A refusal halves the limit to half the calls then in flight, once per
+  epoch: the burst of refusals one overload produces shrinks it once, as TCP reduces
+  once per window. Each success accrues ``1/limit``, so the limit grows by about one
+  slot per round of calls, up to ``cap``. It never goes below 1: the plain function's
+  single request always fits.
+* **Re-issue.** A refused call is issued again after ``Retry-After`` (else an
+  exponential backoff) plus uniform jitter of the same size, so the refused calls do
+  not all come back together - only when (a) other calls to the provider were in
+  flight during the attempt (alone, plain Python would have been refused too: the
+  error is raised as plain raises it) and (b) the callee may be called twice
+  (`reissue_safe`: its scan shows no write besides the request itself).
+* **Nesting.** The keys a call holds are kept in a ``ContextVar``; calls deferred
+  inside it (a jitted helper) share its slot instead of waiting for a second one,
+  which would deadlock once outer calls hold every slot. Limiters are always taken
+  in one order.
 * **Rate.** ``rate=`` (calls per second, or ``"N/s"``, ``"N/min"``) is a token bucket
   written here on the standard library (`TokenBucket`, 25 lines): the core package has
   no runtime dependencies, and a bucket shared by threads needs only a lock and a
-  clock. (``pyrate-limiter`` and ``limits`` would add storage backends we do not need.)
-* **Opt-in retries and timeouts** (``@wavejit.io(retries=N, retry_on=..., backoff=...,
-  timeout=...)``; ``retries`` may also be a ``tenacity.Retrying``): see `CallPolicy`.
+  clock (``pyrate-limiter`` and ``limits`` would add storage backends we do not need).
 
-The clock and the random source are module attributes (`clock`) so tests can replace
-them with a fake clock.
+Opt-in retries and timeouts are `_policy`'s. The clock and the random source are a
+module attribute (`clock`) so tests can replace them with a fake clock.
 """
 
 from __future__ import annotations
