@@ -3,12 +3,12 @@
 * Logging: every module logs to ``logging.getLogger("wavejit")`` (a `NullHandler` is
   attached, as libraries should): DEBUG for each deferred call started and finished,
   INFO for throttling, rate-limit refusals, re-issues and retries (`_limits`).
-* Progress: inside ``with wavejit.progress():`` (what ``@jit(progress=True)`` wraps each
-  invocation in) a ``tqdm`` bar counts deferred calls - its total grows as calls start,
-  its position as they finish - when ``tqdm`` is installed (``pip install
-  wavejit[progress]``); without it the bar is a no-op. The bar is found through a
-  ``ContextVar``: deferred calls run in a copy of their caller's context, so nested and
-  concurrent invocations each update the bar of the ``with`` block they run under.
+* Progress: inside ``with wavejit.progress():`` a ``tqdm`` bar counts deferred calls -
+  its total grows as calls start, its position as they finish - when ``tqdm`` is
+  installed (``pip install wavejit[progress]``); without it the bar only counts. The
+  bar is found through a ``ContextVar``: deferred calls run in a copy of their
+  caller's context, so nested and concurrent invocations each update the bar of the
+  ``with`` block they run under.
 * Tracing: nothing to do. OpenTelemetry keeps the current span in a ``ContextVar``, and
   each deferred call runs in a copy of the context current when it was deferred, so a
   span it opens is a child of the caller's span (tested with the OTel SDK).
