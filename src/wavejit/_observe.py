@@ -1,8 +1,9 @@
 """Logging and progress for deferred calls.
 
-* Logging: every module logs to ``logging.getLogger("wavejit")`` (a `NullHandler` is
-  attached, as libraries should): DEBUG for each deferred call started and finished,
-  INFO for throttling, rate-limit refusals, re-issues and retries (`_limits`).
+* Logging: to ``logging.getLogger("wavejit")`` (a `NullHandler` is attached, as
+  libraries should): DEBUG for each deferred call started and finished, INFO for
+  limits set, throttling, rate-limit refusals, limit changes, re-issues and retries
+  (`_limits`, `_policy`).
 * Progress: inside ``with wavejit.progress():`` a ``tqdm`` bar counts deferred calls -
   its total grows as calls start, its position as they finish - when ``tqdm`` is
   installed (``pip install wavejit[progress]``); without it the bar only counts. The
