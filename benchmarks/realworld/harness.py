@@ -18,7 +18,8 @@ warm), loads it fresh again, replaces the global -- ``mod.ENTRY = wavejit.jit(..
 so recursion through the global name goes through the jit exactly as ``@wavejit.jit``
 in the source would -- and calls it twice (jit first and warm). Each jitted call is
 compared with the plain call of the same rank: return value (``==``), captured stdout
-(exact, except that object addresses ``at 0x...`` are masked), the ``STATE`` snapshot and the number of requests the server received.
+(exact, except that object addresses ``at 0x...`` are masked), the warnings the program
+raised (recorded, as a sorted list), the ``STATE`` snapshot and the number of requests the server received.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -124,6 +126,7 @@ class Call:
     requests: int
     seconds: float
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -188,14 +191,21 @@ def call_entry(
     value: Any = None
     started = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            value = entry(*args, **kwargs)
-            if inspect.iscoroutine(value):
-                value = loop.run_until_complete(value)
-        except Exception as exc:  # compared like a return value
-            error = f"{type(exc).__name__}: {exc}"
+        # The program's own warnings (e.g. a deprecated pydantic call) are recorded, not
+        # raised -- pytest turns warnings into errors -- and compared like stdout.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                value = entry(*args, **kwargs)
+                if inspect.iscoroutine(value):
+                    value = loop.run_until_complete(value)
+            except Exception as exc:  # compared like a return value
+                error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - started
-    return Call(value, out.getvalue(), _snapshot(module), server.count() - before, seconds, error)
+    requests = server.count() - before
+    call = Call(value, out.getvalue(), _snapshot(module), requests, seconds, error)
+    call.warnings = sorted(f"{w.category.__name__}: {w.message}" for w in caught)
+    return call
 
 
 def _close_clients(module: ModuleType, loop: asyncio.AbstractEventLoop) -> None:
@@ -239,6 +249,8 @@ def _differences(rank: str, plain: Call, jitted: Call, *, unordered: bool) -> li
     if plain_out != jit_out:
         found.append(f"{rank}: stdout differs:\n--- plain\n{plain.stdout[:2000]}\n--- jit\n"
                      f"{jitted.stdout[:2000]}")
+    if plain.warnings != jitted.warnings:
+        found.append(f"{rank}: warnings differ: {plain.warnings} vs {jitted.warnings}")
     if not _same(plain.state, jitted.state):
         found.append(f"{rank}: state differs: {plain.state!r:.300} vs {jitted.state!r:.300}")
     if plain.requests != jitted.requests:
