@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with ServerProcess(args.latency) as server:
         for name in names:
-            outcome = compare_program(name, server, repeat=args.repeat)
+            try:
+                outcome = compare_program(name, server, repeat=args.repeat)
+            except ModuleNotFoundError as missing:  # e.g. langchain-openai: the frameworks extra
+                print(f"{name}: skipped, {missing} (pip install -e '.[frameworks]')",
+                      file=sys.stderr)
+                continue
             r = row(outcome, args.latency)
             rows.append(r)
             status = "ok" if outcome.equal and outcome.same_requests else "MISMATCH"
