@@ -15,6 +15,7 @@ import pytest
 
 import wavejit
 import wrapping
+from overlap import assert_overlapped
 
 CONFIGS: list[dict[str, Any]] = [{}, {"executor": "sequential"}, {"max_workers": 1}]
 
@@ -315,6 +316,7 @@ def clean_three(x: str) -> list[str]:
     return [a, b, c]
 
 
+@pytest.mark.concurrency
 def test_the_standard_librarys_own_caches_do_not_serialise_callees() -> None:
     jitted = wavejit.jit(clean_three)
     start = time.perf_counter()
@@ -324,6 +326,7 @@ def test_the_standard_librarys_own_caches_do_not_serialise_callees() -> None:
     # Three 100 ms calls: overlapped they take ~0.1 s, in order 0.3 s; 0.25 leaves a
     # loaded CI machine room and still fails a serialised run.
     assert elapsed < 0.25
+    assert_overlapped(jitted, deferred=3, together=3)
 
 
 GLOBAL_LOG: list[str] = []

@@ -11,6 +11,7 @@ import pytest
 
 import test_jit_patterns as p
 import wavejit
+from overlap import assert_overlapped
 from wavejit._strategies import STRATEGIES
 
 CATALOGUE: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
@@ -74,6 +75,7 @@ def call_each(members: list[Callable[[str], str]], q: str) -> list[str]:
     return [m(q) for m in members]
 
 
+@pytest.mark.concurrency
 def test_enhanced_defers_an_ensemble_from_the_first_call() -> None:
     members = [p.opaque, p.opaque, p.opaque]
     expected = call_each(members, "a")
@@ -82,6 +84,7 @@ def test_enhanced_defers_an_ensemble_from_the_first_call() -> None:
     assert jitted(members, "a") == expected
     # Three opaque calls of L each, speculatively deferred: ~L; sequential would be 3 L.
     assert time.perf_counter() - start < 2.2 * p.L
+    assert_overlapped(jitted, deferred=3, together=3)
 
 
 def opaque_pair(x: str) -> str:
@@ -110,6 +113,7 @@ def two_fresh_calls(x: str) -> str:
     return a + b
 
 
+@pytest.mark.concurrency
 def test_trace_learns_from_one_profiled_run() -> None:
     jitted = wavejit.jit(two_fresh_calls, strategy="trace")
     start = time.perf_counter()
@@ -121,6 +125,7 @@ def test_trace_learns_from_one_profiled_run() -> None:
     # First call: both calls inline and measured (2 L = 0.2 s); second: together.
     assert first >= 2 * p.L
     assert second < 1.8 * p.L
+    assert_overlapped(jitted)
 
 
 def test_structural_never_measures() -> None:

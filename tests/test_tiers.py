@@ -6,7 +6,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 import wavejit
+from overlap import assert_overlapped
 from wavejit import _tiers
 
 L = 0.05
@@ -40,6 +43,7 @@ def status(jitted: Any) -> str:
     return str(jitted.explain().status)
 
 
+@pytest.mark.concurrency
 def test_tier1_hooks_only_the_deferring_sites() -> None:
     jitted = wavejit.jit(mixed)
     xs = list(range(4))
@@ -52,6 +56,7 @@ def test_tier1_hooks_only_the_deferring_sites() -> None:
     # Still concurrent in tier 1: four fetches of L take ~L; sequential, 4 L. 3 L
     # leaves room for a loaded machine and still fails if they were serialised.
     assert time.perf_counter() - start < 3 * L
+    assert_overlapped(jitted, deferred=4, together=4)
 
 
 def test_a_new_callee_at_a_hooked_site_sends_it_back_to_tier0() -> None:
