@@ -106,6 +106,7 @@ def test_several_iterables_zip_to_the_shortest() -> None:
     assert add.map([], [1]) == []
 
 
+@pytest.mark.concurrency
 def test_invocations_overlap_up_to_max_concurrency() -> None:
     gauge = Gauge()
     item = gauged(gauge, lambda i: None)
@@ -196,10 +197,16 @@ def test_an_error_from_the_iterable_is_raised_where_the_loop_would() -> None:
         assert sorted(ran) == [0, 1, 2]
 
 
-def test_sequential_executor_is_the_plain_loop() -> None:
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_sequential_executor_is_the_plain_loop(how: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     gauge = Gauge()
     item = gauged(gauge, lambda i: None)
-    assert item.map(range(4), executor="sequential") == [0, 1, 4, 9]
+    if how == "environment":  # WAVEJIT_EXECUTOR=sequential: "is it the concurrency?"
+        monkeypatch.setenv("WAVEJIT_EXECUTOR", "sequential")
+        assert item.map(range(4), max_concurrency=4) == [0, 1, 4, 9]
+    else:
+        assert item.map(range(4), executor="sequential") == [0, 1, 4, 9]
     assert gauge.peak == 1
 
 
@@ -232,6 +239,7 @@ async def apipeline(x: int) -> int:
     return a + b
 
 
+@pytest.mark.concurrency
 def test_async_map_is_a_coroutine_on_the_running_loop() -> None:
     async def main() -> tuple[list[int], float]:
         started = time.perf_counter()
@@ -251,8 +259,10 @@ def test_async_map_is_a_coroutine_on_the_running_loop() -> None:
 
 def test_async_map_on_threads_runs_each_on_its_own_loop() -> None:
     assert asyncio.run(apipeline.map(range(3), executor="threads")) == [1, 3, 5]
+    assert asyncio.run(apipeline.map(range(3), executor="sequential")) == [1, 3, 5]
 
 
+@pytest.mark.concurrency
 def test_cancelling_an_async_map_cancels_its_tasks() -> None:
     started: list[int] = []
     finished: list[int] = []
@@ -312,6 +322,7 @@ def test_closure_pickles_by_value_with_cloudpickle() -> None:
         pickle.dumps(shifted)  # plain pickle cannot send a local function by value
 
 
+@pytest.mark.concurrency
 def test_a_jitted_function_is_not_shipped_call_by_call() -> None:
     pytest.importorskip("distributed")
     from wavejit.executors import DaskExecutor

@@ -19,7 +19,8 @@ Where items run (`_backend`):
 
 * ``None`` / ``"threads"`` -- the shared thread pool (`shared_executor`). The waiting
   caller helps: an item no worker has started for `_HELP_AFTER` (the pool is
-  saturated, say by this map's own caller) runs on the caller's thread.
+  saturated, say by this map's own caller) runs on the caller's thread. Under
+  ``WAVEJIT_EXECUTOR=sequential`` every local executor runs items inline, in order.
 * ``"sequential"`` -- inline, one after another: the plain loop.
 * a `DaskExecutor`, a ``distributed.Client``, or a `RayExecutor` -- whole invocations
   on workers (`wavejit._cluster` ships the function and arguments). Items there
@@ -44,7 +45,7 @@ from typing import Any
 
 from ._cluster import cluster_executor, pack_args, ship, unpack_outcome
 from ._errors import add_note
-from ._executors import SequentialExecutor, Task, shared_executor
+from ._executors import SequentialExecutor, Task, resolve_executor
 
 __all__ = ["map_jitted", "DEFAULT_CONCURRENCY"]
 
@@ -103,20 +104,19 @@ class _Cluster(_Backend):
 
 
 def _backend(fn: Callable[..., Any], executor: object) -> _Backend:
-    if executor is None or executor == "threads":
-        return _Backend(fn, shared_executor())
-    if executor == "sequential":
-        return _Backend(fn, SequentialExecutor())
     cluster = cluster_executor(executor)
     if cluster is not None:
         return _Cluster(fn, cluster)
-    if isinstance(executor, str) or not callable(getattr(executor, "submit", None)):
+    if executor not in (None, "threads", "sequential") and (
+            isinstance(executor, str) or not callable(getattr(executor, "submit", None))):
         raise ValueError(
             f"map(executor={executor!r}): use None (the local thread pool), 'threads', "
             "'sequential', a DaskExecutor or distributed.Client, a RayExecutor, or a "
             "concurrent.futures.Executor"
         )
-    return _Backend(fn, executor)
+    # The shared pool, inline, or the user's executor -- or inline for every local
+    # one under WAVEJIT_EXECUTOR=sequential ("is it the concurrency?").
+    return _Backend(fn, resolve_executor(executor))
 
 
 class _Progress:
@@ -234,8 +234,11 @@ def map_jitted(fn: Any, iterables: tuple[Iterable[Any], ...], *, executor: objec
     label = getattr(fn, "__qualname__", "map")
     is_async = inspect.iscoroutinefunction(getattr(fn, "__wrapped__", fn))
     backend: _Backend | None = None
-    if is_async and executor is None:
+    if is_async and (executor is None or _inline(executor)):
+        # On the caller's loop (an inline executor would nest asyncio.run in it).
         limit = max_concurrency or DEFAULT_CONCURRENCY
+        if _inline(executor):
+            limit = 1  # "sequential", or WAVEJIT_EXECUTOR=sequential: one at a time
     else:
         local_async = is_async and cluster_executor(executor) is None
         backend = _backend(_run_coroutine(fn) if local_async else fn, executor)
@@ -250,6 +253,13 @@ def map_jitted(fn: Any, iterables: tuple[Iterable[Any], ...], *, executor: objec
     finally:
         window.progress.close()
     return window.finish()
+
+
+def _inline(executor: object) -> bool:
+    """Whether a local `executor` runs items inline (a sequential one, or forced)."""
+    if cluster_executor(executor) is not None:
+        return False
+    return isinstance(resolve_executor(executor), SequentialExecutor)
 
 
 def _run_coroutine(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -277,17 +287,25 @@ def _drive(backend: _Backend, window: _Window) -> None:
                     continue
                 in_flight[index] = future
                 future.add_done_callback(lambda _f, i=index: done.put(i))
+                # Settle what has finished before pulling more: an inline executor
+                # has run this item already, and if it failed, no more are pulled.
+                while not done.empty():
+                    _settle(backend, window, done.get())
             if not in_flight:
                 return
-            index = _next_done(done, in_flight)
-            if index in in_flight:
-                state, value = backend.outcome(in_flight[index])
-                _cancel(backend, window.settle(index, state, value), in_flight)
+            _settle(backend, window, _next_done(done, in_flight))
     finally:
         if in_flight:  # leaving early (an interrupt): stop what has not started
             _cancel(backend, list(in_flight), in_flight)
             while in_flight:  # ... and wait for what has
                 in_flight.pop(done.get(), None)
+
+
+def _settle(backend: _Backend, window: _Window, index: int) -> None:
+    future = window.in_flight.get(index)
+    if future is not None:
+        state, value = backend.outcome(future)
+        _cancel(backend, window.settle(index, state, value), window.in_flight)
 
 
 def _cancel(backend: _Backend, indexes: list[int], in_flight: dict[int, Any]) -> None:
