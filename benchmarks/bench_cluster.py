@@ -104,7 +104,8 @@ def main() -> None:
 
     n, c = args.items, args.concurrency
     rounds = calibrate(args.cpu_ms / 1000)
-    print(f"# bench_cluster: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+    print(f"# bench_cluster: {os.cpu_count()} cores (load average "
+          f"{os.getloadavg()[0]:.1f} at the start), Python {sys.version.split()[0]}, "
           f"dask {dask.__version__}, ray {ray.__version__}; {args.cpu_ms:.0f} ms of "
           f"Python = {rounds} rounds")
 
@@ -155,6 +156,8 @@ def main() -> None:
             thread_wall = thread_wall or wall
             target = "" if cpu_executor is None else "   (target >= 1.30)"
             print(f"{name:<18}{wall:>9.2f}{thread_wall / wall:>15.2f}x{target}")
+        print(f"\n# load average {os.getloadavg()[0]:.1f} at the end (other processes "
+              "share these cores: the CPU ratio needs both of them free)")
     finally:
         ray_executor.shutdown()
         ray.shutdown()
