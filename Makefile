@@ -25,8 +25,20 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(PY) -m mypy
 
+# The jit tests, run twice more in random orders (outcomes must not depend on order).
+JIT_TESTS := tests/test_jit_patterns.py tests/test_jit_contract.py \
+	tests/test_jit_regressions.py tests/test_jit_async.py tests/test_tiers.py \
+	tests/test_strategies.py
+
 test: lint typecheck
 	$(PY) -m pytest -q
+	@echo "mutation check: every concurrency test must fail with WAVEJIT_EXECUTOR=sequential"
+	WAVEJIT_EXECUTOR=sequential WAVEJIT_MUTATION_CHECK=1 WAVEJIT_FUZZ_EXAMPLES=20 \
+		$(PY) -m pytest -q -m concurrency --timeout=30
+	@seed=$$(date +%s); for s in $$seed $$((seed + 1)); do \
+		echo "random order, seed $$s (pytest -p random_order --random-order-bucket=global --random-order-seed=$$s)"; \
+		$(PY) -m pytest -q --random-order-bucket=global --random-order-seed=$$s $(JIT_TESTS) || exit 1; \
+	done
 
 # The suite on every CPython 3.10-3.13 found here, each in its own .venv-3.X; absent
 # versions are skipped, saying so (see .ci/test-all).

@@ -7,13 +7,22 @@
 * ``fresh_measurements`` (autouse) -- forgets the process-wide callee measurements
   before each test, so what one test measured (a helper promoted to I/O, or demoted
   as CPU-bound) never changes what another defers: outcomes do not depend on order.
+
+The mutation check (``make test`` runs it): with ``WAVEJIT_MUTATION_CHECK=1`` and
+``WAVEJIT_EXECUTOR=sequential`` (every deferred call runs inline, in program order),
+the outcome of each ``@pytest.mark.concurrency`` test is inverted: it passes when it
+failed, as it must without concurrency, and fails when it passed (it cannot tell a
+concurrent jit from one that runs calls one after another). Fewer than
+`MIN_CONCURRENCY_TESTS` selected is an error, so the check cannot pass vacuously.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,6 +32,39 @@ from wavejit._sites import reset_measurements
 # A thread that has been told to stop (an executor shut down, a helper joined) may
 # still be unwinding for a moment; 5 s is far beyond that and far below a hang.
 _GRACE_SECONDS = 5.0
+
+MUTATION_CHECK = os.environ.get("WAVEJIT_MUTATION_CHECK", "") == "1"
+MIN_CONCURRENCY_TESTS = 40
+
+
+@pytest.hookimpl(trylast=True)  # after `-m concurrency` has deselected the rest
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not MUTATION_CHECK:
+        return
+    if os.environ.get("WAVEJIT_EXECUTOR") != "sequential":
+        raise pytest.UsageError("WAVEJIT_MUTATION_CHECK=1 needs WAVEJIT_EXECUTOR=sequential")
+    marked = [item for item in items if item.get_closest_marker("concurrency")]
+    if len(marked) != len(items) or len(marked) < MIN_CONCURRENCY_TESTS:
+        raise pytest.UsageError(
+            f"the mutation check runs only concurrency tests (use -m concurrency), at "
+            f"least {MIN_CONCURRENCY_TESTS}: {len(marked)} of {len(items)} selected")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, Any, None]:
+    outcome = yield
+    if not MUTATION_CHECK or call.when != "call":
+        return
+    report = outcome.get_result()
+    if report.failed:  # as it must: no overlap when calls run one after another
+        report.outcome = "passed"
+        report.longrepr = None
+    elif report.passed:
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} passed with WAVEJIT_EXECUTOR=sequential: it "
+                           "cannot tell a concurrent jit from one that runs every call "
+                           "in program order")
 
 
 @pytest.fixture(autouse=True)

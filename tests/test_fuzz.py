@@ -236,7 +236,7 @@ _first_failure: list[str] = []
 
 
 @pytest.mark.concurrency
-@pytest.mark.timeout(900)  # many generated programs in one test
+@pytest.mark.timeout(max(900, 3 * EXAMPLES))  # many generated programs in one test
 def test_jit_matches_plain(module_dir: Path) -> None:
     measures: list[tuple[bool, Measure]] = []
 
