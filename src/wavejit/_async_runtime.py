@@ -18,9 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 from typing import Any
 
+from ._deep import bind_twin
 from ._errors import add_note
+from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
+from ._output import Slot
+from ._output import begin as _begin_output
+from ._output import end as _end_output
+from ._output import sink as _output_sink
 from ._runtime import _IMMUTABLE, BINARY_OPERATORS, is_shareable
 from ._sites import has_effects
 from ._traceback import trim
@@ -31,10 +38,13 @@ __all__ = ["AsyncPending", "AsyncInvocation"]
 class AsyncPending:
     """A deferred awaited call: an asyncio task plus where it came from."""
 
-    __slots__ = ("task", "site", "name", "started", "finished", "thread", "deps")
+    __slots__ = ("task", "site", "name", "started", "finished", "thread", "deps", "group",
+                 "slot")
 
     def __init__(self, site: Any) -> None:
         self.site = site
+        self.group: IssueGroup | None = None  # issued ahead, not yet retired
+        self.slot: Any = None  # where its output goes (see `_output`)
         self.name = site.label if site is not None else "gather"
         self.started = 0.0
         self.finished = 0.0
@@ -57,6 +67,18 @@ class AsyncPending:
 
 async def _run_deferred(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    slot = pending.slot
+    if slot is None:
+        return await _run_body(pending, inv, fn, args, kwargs)
+    _output_sink.set(slot)  # this task's own context: its output goes to its slot
+    try:
+        return await _run_body(pending, inv, fn, args, kwargs)
+    finally:
+        slot.seq.done(slot)
+
+
+async def _run_body(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
+                    args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     for dep in pending.deps:
         await asyncio.wait([dep.task])
         if dep._exception is not None:
@@ -80,6 +102,10 @@ async def _gather_tuple(inv: AsyncInvocation, items: tuple[Any, ...]) -> tuple[A
     return tuple([await inv.wait(e) for e in items])
 
 
+async def _glue(inv: AsyncInvocation, glue: Any, args: tuple[Any, ...]) -> Any:
+    return glue(*[await inv.resolve(a) for a in args])
+
+
 class AsyncInvocation:
     """One call of a jitted ``async def``: its tasks and their bookkeeping."""
 
@@ -95,17 +121,31 @@ class AsyncInvocation:
         self.done = False
         self.last_commit = 0
         self.delivered: dict[int, BaseException] = {}
+        self.issuing: IssueGroup | None = None  # the loop item being issued ahead
+        self.unlinked: list[IssueGroup] = []  # items issued ahead, not all retired
+        self.wasted = 0
+        self.output: Any = None  # the Sequencer ordering output, from the first task
+        self._output_token: Any = None
+
+    StopIssue = StopIssue
 
     # -- deferral ----------------------------------------------------------------------
 
-    def acall(self, site_index: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        """``await fn(...)`` used lazily: start it as a task, return its AsyncPending."""
+    async def acall(self, site_index: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """``await fn(...)`` used lazily: start it as a task and return its AsyncPending,
+        or (a callee that stays in program order) await it here."""
         site = self.code.sites[site_index]
         decision = site.decide(fn, awaited=True)
-        pending = AsyncPending(site)
+        if decision.twin is not None:  # a helper of the program: its jitted twin
+            fn = bind_twin(decision.twin, fn)
+            site.twin_calls += 1
+        if self.issuing is not None and (not decision.defer or decision.effects and not (
+            _untouchable(self, fn, args, kwargs)
+        )):
+            raise StopIssue  # it must run in order: the rest of the loop runs in order
         if not decision.defer:
-            # Stays in program order: it starts only after every earlier task.
-            pending.deps = self.spawned[self.settled:]
+            return await self.now(fn, *args, **kwargs)
+        pending = AsyncPending(site)
         touched: list[tuple[Any, bool]] = []
         position = -1
         for a in (*args, *kwargs.values()):
@@ -117,21 +157,175 @@ class AsyncInvocation:
             if not is_shareable(a, self.code.is_safe_type):
                 touched.append((a, decision.mutates_arg(position, args, kwargs)))
         for obj, may_mutate in touched:
-            entry = self.borrowed.setdefault(id(obj), (obj, []))
-            pending.deps += [p for p, m in entry[1] if m or may_mutate]
-            entry[1].append((pending, may_mutate))
+            entry = self.borrowed.get(id(obj))
+            if entry is not None:
+                pending.deps += [p for p, m in entry[1] if m or may_mutate]
+            if self.issuing is not None:  # registered when the item is retired
+                self.issuing.borrows.append((obj, pending, may_mutate))
+            elif entry is None:
+                self.borrowed[id(obj)] = (obj, [(pending, may_mutate)])
+            else:
+                entry[1].append((pending, may_mutate))
         if any(may_mutate for _, may_mutate in touched):
             # Mutates what the caller sees: only after every earlier call succeeded.
             pending.deps += self.spawned[max(self.settled, self.last_commit):]
             self.last_commit = len(self.spawned)
+        self._give_slot(pending)
         pending.task = asyncio.ensure_future(_run_deferred(pending, self, fn, args, kwargs))
-        self.spawned.append(pending)
+        self._spawn(pending)
         self.deferred_count += 1
         return pending
 
+    async def later(self, glue: Any, *args: Any) -> Any:
+        """Glue over values that may be pending (see `_runtime.Invocation.later`): a task
+        computing it once they have arrived, or the value now."""
+        waiting = [a for a in args if type(a) is AsyncPending and not a.task.done()]
+        if not waiting or not all(type(a) is AsyncPending or type(a) in _IMMUTABLE
+                                  for a in args):
+            return glue(*[await self.wait(a) for a in args])
+        pending = AsyncPending(None)
+        pending.name = "glue"
+        pending.task = asyncio.ensure_future(_glue(self, glue, args))
+        for a in waiting:
+            if self.issuing is not None:
+                self.issuing.borrows.append((a, pending, False))
+            else:
+                self.borrowed.setdefault(id(a), (a, []))[1].append((pending, False))
+        self._spawn(pending)
+        return pending
+
+    def _give_slot(self, pending: AsyncPending) -> None:
+        seq = self.output
+        if seq is None:
+            seq, self._output_token = _begin_output()
+            self.output = seq
+        pending.slot = Slot(seq)
+        if self.issuing is None:
+            seq.link(pending.slot)
+
+    def _spawn(self, pending: AsyncPending) -> None:
+        group = self.issuing
+        if group is None:
+            self.spawned.append(pending)
+        else:
+            pending.group = group
+            group.add(pending)
+
+    # -- loops issued ahead (see `_issue`, `_runtime`) --------------------------------
+
+    async def loop_items(self, wrapper: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                         distinct: bool) -> tuple[list[Any] | None, Any]:
+        items = materialized_items(wrapper, args, kwargs, distinct)
+        if items is not None:
+            return items, None
+        if wrapper is None:
+            return None, args[0]
+        iterable = await self.now(wrapper, *args, **kwargs)
+        items = materialized_items(None, (iterable,), {}, distinct)
+        return (items, None) if items is not None else (None, iterable)
+
+    def issue_begin(self) -> IssueGroup:
+        group = IssueGroup()
+        self.issuing = group
+        self.unlinked.append(group)
+        return group
+
+    def issue_part(self, group: IssueGroup, index: int) -> None:
+        group.start_part(index)
+
+    def issue_commit(self, group: IssueGroup) -> None:
+        self.issuing = None
+        group.commit()
+
+    def issue_stop(self, group: IssueGroup) -> None:
+        """Drop the item: its tasks have not run (the loop has not been yielded to)."""
+        self.issuing = None
+        group.commit()
+        for pending in group.pendings():
+            pending.task.cancel()
+        self.unlinked.remove(group)
+
+    def issue_failed(self, group: IssueGroup, exc: BaseException) -> None:
+        group.failure = exc
+        self.issue_commit(group)
+
+    def hoist_failed(self, group: IssueGroup, exc: BaseException) -> HoistFailure:
+        group.failure = exc
+        group.hoist_failure = True
+        return HoistFailure(exc)
+
+    def issue_end(self, items: list[Any], issued: list[Any], progress: Any) -> Any:
+        self.issuing = None
+        if issued and issued[-1][0].failure is not None:
+            return []
+        return items[len(issued):]
+
+    def retire(self, group: IssueGroup, progress: Any = None) -> IssueGroup:
+        self._link(group, 0)
+        if group.failure is not None and not group.hoist_failure:
+            raise group.failure
+        return group
+
+    def take(self, group: IssueGroup, index: int, value: Any) -> Any:
+        self._link(group, index)
+        if type(value) is HoistFailure:
+            raise value.exc
+        return value
+
+    def _link(self, group: IssueGroup, index: int) -> None:
+        if index >= len(group.parts):
+            return
+        part = group.parts[index]
+        ids = {id(p) for p in part} if group.borrows else ()
+        for obj, pending, may_mutate in group.borrows:
+            if id(pending) in ids:
+                self.borrowed.setdefault(id(obj), (obj, []))[1].append((pending, may_mutate))
+        for pending in part:
+            pending.group = None
+            self.spawned.append(pending)
+            if pending.slot is not None:
+                pending.slot.seq.link(pending.slot)
+
+    def cancel_unlinked(self) -> None:
+        for group in self.unlinked:
+            for pending in group.pendings():
+                if pending.group is group:
+                    pending.task.cancel()
+
+    async def _drop_unlinked(self, wait: bool = True) -> None:
+        """Tasks issued ahead for items never retired: cancelled (plain Python never made
+        those calls); their failures are not reported."""
+        tasks = [p.task for g in self.unlinked for p in g.pendings() if p.group is g]
+        self.unlinked.clear()
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        if tasks and wait:
+            await asyncio.wait(tasks)
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()  # retrieved: not logged
+                    self.wasted += 1
+
     # -- resolution ------------------------------------------------------------------
 
+    def _ready_or_stop(self, x: Any) -> None:
+        if type(x) is AsyncPending:
+            if not x.task.done():
+                raise StopIssue
+            if x.task.cancelled() or x.task.exception() is not None:
+                return
+            x = x.task.result()
+        entry = self.borrowed.get(id(x)) if self.borrowed else None
+        if entry is not None and not all(p.task.done() for p, _ in entry[1]):
+            raise StopIssue
+        if self.dirty and id(x) in self.dirty:
+            for e in (x.values() if type(x) is dict else x):
+                self._ready_or_stop(e)
+
     async def wait(self, x: Any) -> Any:
+        if self.issuing is not None:
+            self._ready_or_stop(x)
         try:
             if type(x) is AsyncPending:
                 x = await x.value()
@@ -155,6 +349,8 @@ class AsyncInvocation:
         return x
 
     async def shallow(self, x: Any) -> Any:
+        if self.issuing is not None:
+            self._ready_or_stop(x)
         try:
             if type(x) is AsyncPending:
                 x = await x.value()
@@ -204,7 +400,7 @@ class AsyncInvocation:
             return items
         gather = AsyncPending(None)
         gather.task = asyncio.ensure_future(_gather_tuple(self, items))
-        self.spawned.append(gather)
+        self._spawn(gather)
         return gather
 
     # -- glue with effects -------------------------------------------------------------
@@ -213,6 +409,10 @@ class AsyncInvocation:
         return BINARY_OPERATORS[op](await self.wait(left), await self.wait(right))
 
     async def mut(self, x: Any) -> Any:
+        if self.issuing is not None:
+            if id(x) not in self.owned:
+                raise StopIssue
+            self._ready_or_stop(x)
         if self.settled < len(self.spawned) and id(x) not in self.owned:
             await self.barrier()
         if self.borrowed:
@@ -220,6 +420,8 @@ class AsyncInvocation:
         return x
 
     async def now(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if self.issuing is not None and has_effects(fn):
+            raise StopIssue
         if self.settled < len(self.spawned) and has_effects(fn):
             receiver = getattr(fn, "__self__", None)
             if receiver is None or id(receiver) not in self.owned:
@@ -276,8 +478,12 @@ class AsyncInvocation:
 
     async def fail(self, exc: BaseException) -> BaseException:
         start, end = self.settled, len(self.spawned)
+        self.issuing = None
         if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+            await self._drop_unlinked(wait=False)
             return self.abandon(exc, start, end)
+        if self.unlinked:
+            await self._drop_unlinked()
         await self._settle(self.spawned[start:end])  # nothing outlives the block
         self.settled = end
         self.borrowed.clear()
@@ -311,17 +517,36 @@ class AsyncInvocation:
 
     async def fail_exit(self, exc: BaseException) -> BaseException:
         chosen = await self.fail(exc)
-        traceback = chosen.__traceback__  # _finish may raise it again, internally
+        # _finish may raise it again internally, inside the function's handler: that
+        # would chain the handled exception to it, and extend its traceback.
+        traceback, context = chosen.__traceback__, chosen.__context__
         await self._finish()
+        chosen.__context__ = context
         return chosen.with_traceback(traceback)
 
     async def _finish(self) -> None:
         if self.done:
             return
         self.done = True
+        if self.unlinked:
+            await self._drop_unlinked()
         for container in list(self.dirty.values()):
             try:
                 await self._resolve(container)
             except BaseException:  # noqa: BLE001 - already raised or superseded
                 pass
+        if self.output is not None:
+            _end_output(self.output, self._output_token)
         self.code.finished(self)
+
+
+def _untouchable(inv: AsyncInvocation, fn: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> bool:
+    """Are the call's receiver and arguments all immutable or shareable clients?"""
+    safe = inv.code.is_safe_type
+    receiver = getattr(fn, "__self__", None)
+    if receiver is not None and not isinstance(receiver, types.ModuleType) and not (
+        is_shareable(receiver, safe)
+    ):
+        return False
+    return all(is_shareable(a, safe) for a in (*args, *kwargs.values()))

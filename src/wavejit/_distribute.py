@@ -55,7 +55,7 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     """The statements replacing `node`, or None to keep it an ordinary loop."""
     from ._rewrite import INV, _at, _call
 
-    if rw.is_async or not rw.lazy_bindings:
+    if not rw.lazy_bindings:
         return None
     # Iterating a container this function filled: its items may be pending (then the
     # calls issued ahead depend on them; the loop target is waited for at strict uses).

@@ -69,7 +69,7 @@ class LoopPlan:
     prefix: list[ast.stmt]
     rest: list[ast.stmt]
     hoisted: dict[int, str] = field(default_factory=dict)
-    order: list[ast.Call] = field(default_factory=list)
+    order: list[ast.expr] = field(default_factory=list)
     target_names: list[str] = field(default_factory=list)
     prefix_names: list[str] = field(default_factory=list)
     distinct_items: bool = False  # the remainder mutates the items: they must differ
@@ -177,7 +177,8 @@ def _prefix_statement(stmt: ast.stmt, can_hold: set[str]) -> bool:
         return stmt.value is not None and isinstance(stmt.target, ast.Name) and (
             stmt.target.id in can_hold)
     if isinstance(stmt, ast.Expr):
-        return isinstance(stmt.value, ast.Call) and _callee_ok(stmt.value.func)
+        value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+        return isinstance(value, ast.Call) and _callee_ok(value.func)
     return False
 
 
@@ -240,7 +241,7 @@ def _exits(stmts: list[ast.stmt], *, loop_level: bool, skips: bool = False) -> b
 
 def _has_unsupported(stmts: list[ast.stmt]) -> bool:
     for n in _walk_scope(list(stmts)):
-        if isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal,
+        if isinstance(n, (ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal,
                           ast.AsyncFor, ast.AsyncWith)):
             return True
     return False
@@ -345,6 +346,9 @@ def _pure(node: ast.expr, ok_name: Callable[[str], bool], allow_calls: bool) -> 
     if isinstance(node, ast.Dict):
         return all(k is None or _pure(k, ok_name, allow_calls) for k in node.keys) and all(
             _pure(v, ok_name, allow_calls) for v in node.values)
+    if isinstance(node, ast.Await):  # an awaited call (async def): issued as a task
+        return allow_calls and isinstance(node.value, ast.Call) and _pure(
+            node.value, ok_name, allow_calls)
     if isinstance(node, ast.Call):
         if not allow_calls:
             return False
@@ -364,14 +368,19 @@ def _only_hoistable_calls(value: ast.expr, prefix_bound: set[str], inv: _Invaria
 
 
 def _hoistable_calls(expr: ast.expr, prefix_bound: set[str], inv: _Invariants,
-                     written: set[str]) -> list[ast.Call]:
+                     written: set[str]) -> list[ast.expr]:
     """The maximal calls in `expr`, evaluated whenever it is, that may be issued ahead."""
     def ok(name: str) -> bool:
         return inv.readable(name, prefix_bound, written)
 
-    found: list[ast.Call] = []
+    found: list[ast.expr] = []
 
     def visit(node: ast.expr) -> None:
+        if isinstance(node, ast.Await) and isinstance(node.value, ast.Call) and _callee_ok(
+            node.value.func
+        ) and _pure(node, ok, True):
+            found.append(node)
+            return
         if isinstance(node, ast.Call) and _callee_ok(node.func) and _pure(node, ok, True):
             found.append(node)
             return
@@ -385,6 +394,8 @@ def _hoistable_calls(expr: ast.expr, prefix_bound: set[str], inv: _Invariants,
 def _unconditional_children(node: ast.expr) -> list[ast.expr]:
     if isinstance(node, ast.Call):
         return [node.func, *node.args, *(k.value for k in node.keywords)]
+    if isinstance(node, ast.Await):
+        return [node.value]
     if isinstance(node, (ast.Attribute, ast.Starred, ast.UnaryOp)):
         return [node.value if not isinstance(node, ast.UnaryOp) else node.operand]
     if isinstance(node, ast.Subscript):

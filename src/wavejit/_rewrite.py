@@ -286,9 +286,9 @@ class _Rewriter:
         if isinstance(node, ast.Name):
             return node.id in self.may_pend
         if isinstance(node, ast.Await):
-            return self.is_async and isinstance(node.value, ast.Call) and (
-                self.is_callable_candidate(node.value))
-        if isinstance(node, _GLUE_ROOTS) and not self.is_async and self.lazy_bindings and (
+            return id(node) in self.hoisted or self.is_async and isinstance(
+                node.value, ast.Call) and self.is_callable_candidate(node.value)
+        if isinstance(node, _GLUE_ROOTS) and self.lazy_bindings and (
             self.is_glue(node) or self.fresh_chain(node) is not None
         ):
             return True
@@ -426,11 +426,9 @@ class _Rewriter:
             new_dcomp = ast.DictComp(key=self.expr(node.key, False),
                                      value=self.expr(node.value, True), generators=gens)
             return _at(_call("new_dict", new_dcomp), node)
-        if lazy and not self.is_async and self.lazy_bindings and self.is_glue(node):
+        if lazy and self.lazy_bindings and self.is_glue(node):
             return self.later(node)
-        if lazy and not self.is_async and self.lazy_bindings and isinstance(
-            node, (ast.Attribute, ast.Subscript)
-        ):
+        if lazy and self.lazy_bindings and isinstance(node, (ast.Attribute, ast.Subscript)):
             root = self.fresh_chain(node)
             if root is not None:
                 return self.later_chain(node, root)
@@ -514,7 +512,7 @@ class _Rewriter:
             take = _at(_call("take", ast.Name(group, ast.Load()), ast.Constant(index),
                              ast.Name(temp, ast.Load())), node)
             return take if lazy else _at(_call("wait", take), node)
-        if lazy and not self.is_async and self.lazy_bindings:
+        if lazy and self.lazy_bindings:
             if self.is_glue(node):
                 return self.later(node)  # a pending result's own method: r.strip()
             fresh = self.fresh_chain(node)
@@ -586,7 +584,7 @@ class _Rewriter:
         return any(name in self.may_pend for name in names) and all(
             r in self.may_pend for r in receivers)
 
-    def fresh_chain(self, node: ast.expr) -> ast.Call | None:
+    def fresh_chain(self, node: ast.expr) -> ast.expr | None:
         """``ask(x).choices[0].message.content``: reads on a candidate call's fresh
         result (nothing else holds it). Returns the root call, if `node` is one."""
         root: ast.expr = node
@@ -601,7 +599,11 @@ class _Rewriter:
                 root = root.func.value
             else:
                 break
-        if root is node or not isinstance(root, ast.Call) or not self.is_candidate(root):
+        if isinstance(root, ast.Await) and root is not node and self.is_async and isinstance(
+            root.value, ast.Call
+        ) and self.is_callable_candidate(root.value):
+            pass  # (await ask(x)).choices[0]: the awaited call's fresh result
+        elif root is node or not isinstance(root, ast.Call) or not self.is_candidate(root):
             return None
         if id(root) in self.hoisted:
             return None
@@ -614,7 +616,7 @@ class _Rewriter:
         return all(isinstance(a, ast.Constant) for a in call.args) and all(
             isinstance(k.value, ast.Constant) for k in call.keywords)
 
-    def later_chain(self, node: ast.expr, root: ast.Call) -> ast.expr:
+    def later_chain(self, node: ast.expr, root: ast.expr) -> ast.expr:
         """``later(lambda _wj_v: <node with root as _wj_v>, <root call>)``."""
         body = _replace_root(node, root, _at(ast.Name("_wj_v", ast.Load()), root))
         params = ast.arguments(posonlyargs=[], args=[ast.arg(arg="_wj_v")], vararg=None,
@@ -633,6 +635,12 @@ class _Rewriter:
 
     def await_(self, node: ast.Await, lazy: bool) -> ast.expr:
         """``await f(...)``: lazily, a task started now and awaited at first use."""
+        hoisted = self.hoisted.get(id(node))
+        if hoisted is not None:  # issued ahead: its value, taken at its place
+            temp, group, index = hoisted
+            take = _at(_call("take", ast.Name(group, ast.Load()), ast.Constant(index),
+                             ast.Name(temp, ast.Load())), node)
+            return take if lazy else _at(_call("wait", take), node)
         call = node.value
         if not (lazy and isinstance(call, ast.Call) and self.is_callable_candidate(call)):
             return _at(ast.Await(self.expr(call, False)), node)
@@ -1061,7 +1069,8 @@ def guard(body: list[ast.stmt], lineno: int, fail_method: str = "fail") -> list[
 
 
 _WAITING_HOOKS = frozenset({"wait", "shallow", "mut", "now", "append", "extend", "insert",
-                            "setitem", "barrier", "ret", "fail", "fail_exit", "binop"})
+                            "setitem", "barrier", "ret", "fail", "fail_exit", "binop",
+                            "acall", "later", "loop_items"})
 
 
 class _AwaitHooks(ast.NodeTransformer):

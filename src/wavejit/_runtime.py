@@ -35,6 +35,7 @@ point and reports the earliest failure among them, and cancels those spawned aft
 from __future__ import annotations
 
 import operator
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -130,10 +131,15 @@ def _call_body(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
         kwargs = {k: inv.resolve(v) for k, v in kwargs.items()}
     wall0, cpu0 = _perf_counter(), _thread_time()
     pending.started = wall0  # the call itself, after its dependencies
+    # A waiter may run this call while it handles an exception of its own (settling
+    # after a failure): what the call raises must not be chained to that one.
+    handling = sys.exc_info()[1]
     try:
         # Provider limits, re-issue on 429, @wavejit.io options, progress (_limits).
         return _run_limited(fn, args, kwargs, pending.site is not None, inv)
     except BaseException as exc:
+        if handling is not None:
+            _unchain(exc, handling)
         if pending.site is not None:
             add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
         raise
@@ -141,6 +147,19 @@ def _call_body(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
         pending.cpu = _thread_time() - cpu0
         if pending.measure:
             pending.site.observe(fn, _perf_counter() - wall0, pending.cpu)
+
+
+def _unchain(exc: BaseException, outer: BaseException) -> None:
+    """Cut the implicit link from `exc`'s context chain to `outer`, an exception the
+    running thread was handling when it ran the call (plain Python ran it outside)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__context__ is outer:
+            current.__context__ = None
+            return
+        current = current.__context__
 
 
 def _make_tuple(*items: Any) -> tuple[Any, ...]:
@@ -885,8 +904,11 @@ class Invocation:
     def fail_exit(self, exc: BaseException) -> BaseException:
         """The function body raised `exc`: settle everything; what to raise instead."""
         chosen = self.fail(exc)
-        traceback = chosen.__traceback__  # _finish may raise it again, internally
+        # _finish may raise it again internally, inside the function's handler: that
+        # would chain the handled exception to it, and extend its traceback.
+        traceback, context = chosen.__traceback__, chosen.__context__
         self._finish()
+        chosen.__context__ = context
         return chosen.with_traceback(traceback)
 
     def _finish(self) -> None:

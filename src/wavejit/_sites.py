@@ -184,6 +184,14 @@ class Site:
         self.deferred_calls += 1
 
     def _decide_awaited(self, fn: Any) -> Decision:
+        decision = self._judge_awaited(fn)
+        # Any coroutine function of the program may overlap its own awaits.
+        twin = twin_of(fn) if not decision.info.declared else None
+        if twin is None:
+            return decision
+        return dataclasses.replace(decision, twin=twin, reason=decision.reason + _TWIN_NOTE)
+
+    def _judge_awaited(self, fn: Any) -> Decision:
         info = classify(fn)
         if info.sequential or info.writes_globals:
             return Decision(False, False, f"{info.reason}: stays in program order", info)
