@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import wavejit
 from wavejit import (
     BoundedExecutor,
     CancelledError,
@@ -180,7 +181,8 @@ def test_bounded_executor_held_tasks_can_be_claimed() -> None:
     assert blocker.result() is True
 
 
-def test_resolve_executor() -> None:
+def test_resolve_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WAVEJIT_EXECUTOR", raising=False)
     assert resolve_executor() is shared_executor() is resolve_executor("threads")
     bounded = resolve_executor(None, 4)
     assert isinstance(bounded, BoundedExecutor) and bounded.limit == 4
@@ -191,3 +193,33 @@ def test_resolve_executor() -> None:
         resolve_executor("process")
     with pytest.raises(TypeError, match="no submit"):
         resolve_executor(42)
+
+
+def two_sleeps() -> list[str]:
+    return [sleeper(i) for i in range(2)]
+
+
+def sleeper(i: int) -> str:
+    time.sleep(0.02)
+    return str(i)
+
+
+def test_the_sequential_switch_keeps_the_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAVEJIT_EXECUTOR", "sequential")
+    mine = SequentialExecutor()
+    for executor in (None, "threads", "sequential", mine):
+        assert type(resolve_executor(executor, 4)) is SequentialExecutor
+    with pytest.raises(ValueError, match="unknown executor"):
+        resolve_executor("process")  # the argument is still validated
+    jitted = wavejit.jit(two_sleeps)
+    assert jitted() == ["0", "1"]
+    record = jitted.last_run
+    assert record is not None and len(record.calls) == 2  # still deferred...
+    first, second = record.calls
+    assert second.started >= first.finished  # ...but run inline, in program order
+    assert {c.thread for c in record.calls} == {threading.current_thread().name}
+    monkeypatch.setenv("WAVEJIT_EXECUTOR", "threads")  # the default: no override
+    assert resolve_executor() is shared_executor()
+    monkeypatch.setenv("WAVEJIT_EXECUTOR", "inline")
+    with pytest.raises(ValueError, match="WAVEJIT_EXECUTOR must be"):
+        resolve_executor()
