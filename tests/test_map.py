@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import cloudpickle
 import pytest
 
 import wavejit
@@ -303,11 +302,13 @@ def test_bad_arguments() -> None:
 
 
 def test_module_level_jitted_function_pickles_by_reference() -> None:
+    cloudpickle = pytest.importorskip("cloudpickle")
     assert pickle.loads(pickle.dumps(pipeline)) is pipeline
     assert cloudpickle.loads(cloudpickle.dumps(pipeline)) is pipeline
 
 
 def test_closure_pickles_by_value_with_cloudpickle() -> None:
+    cloudpickle = pytest.importorskip("cloudpickle")
     offset = 100
 
     @wavejit.jit(strategy="io_aware")
