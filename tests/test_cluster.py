@@ -407,3 +407,19 @@ def test_a_dead_worker_is_a_clear_error_not_a_hang(ready: Any) -> None:
     if isinstance(ready, DaskExecutor):
         ready.client.wait_for_workers(2, timeout=30)
     assert pipeline.map([1, 2], executor=ready) == plain(pipeline, [1, 2])
+
+
+@only_clusters
+def test_submit_runs_one_whole_call(ready: Any) -> None:
+    assert ready.submit(add, 1, b=2).result(timeout=30) == 3
+    with pytest.raises(KeyError) as caught:
+        ready.submit(boom, 7).result(timeout=30)
+    assert caught.value.args == ("boom", 7)
+
+
+@only_clusters
+def test_an_argument_that_cannot_ship_fails_its_item(ready: Any) -> None:
+    results = pipeline.map([1, threading.Lock(), 2], executor=ready, return_exceptions=True)
+    assert results[0] == plain(pipeline, [1])[0] and results[2] == plain(pipeline, [2])[0]
+    assert isinstance(results[1], WavejitError)
+    assert "argument 0 (_thread.lock) cannot be pickled" in str(results[1])
