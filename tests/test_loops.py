@@ -463,3 +463,41 @@ def test_explain_reports_the_loop_issued_ahead() -> None:
     assert jitted.last_run is not None
     record = jitted.last_run
     assert len(record.calls) == 6 and record.wasted == 0
+
+
+# -- what the scan may assume: callable defaults, parameters copied first ------------------
+
+
+def ask_messages(messages: list[dict[str, str]]) -> str:
+    return str(ask(messages[-1]["content"]).choices[0].message.content)
+
+
+def with_references(messages: list[dict[str, str]], references: list[str],
+                    generate: Callable[..., str] = ask_messages) -> str:
+    messages = [dict(m) for m in messages] if references else messages
+    return generate(messages)
+
+
+def shout(messages: list[dict[str, str]]) -> str:
+    messages.append({"role": "user", "content": "again"})  # mutates its argument
+    return str(len(messages))
+
+
+def references_loop(models: list[str], generate: Any = None) -> tuple[list[str], Any]:
+    messages = [{"role": "user", "content": "q"}]
+    out = []
+    for m in models:
+        kwargs = {} if generate is None else {"generate": generate}
+        out.append(with_references(messages, [m], **kwargs))
+    return out, messages
+
+
+@pytest.mark.concurrency
+def test_a_callable_parameter_is_judged_by_its_default() -> None:
+    *_, wall, jitted = run(references_loop, ITEMS)
+    assert_overlapped(jitted, wall)
+
+
+def test_a_call_passing_another_callable_is_not_judged_by_the_default() -> None:
+    # shout mutates the shared messages: the calls must stay in program order.
+    run(references_loop, ITEMS[:3], shout)

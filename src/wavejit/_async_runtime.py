@@ -136,6 +136,8 @@ class AsyncInvocation:
         or (a callee that stays in program order) await it here."""
         site = self.code.sites[site_index]
         decision = site.decide(fn, awaited=True)
+        if decision.info.assumed and decision.info.passes_assumed(args, kwargs):
+            decision = decision.without_assumptions()
         if decision.twin is not None:  # a helper of the program: its jitted twin
             fn = bind_twin(decision.twin, fn)
             site.twin_calls += 1

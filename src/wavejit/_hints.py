@@ -95,6 +95,12 @@ _READ_ONLY_BUILTINS = frozenset({
     "hasattr", "callable", "divmod", "pow", "ord", "chr", "hex", "oct", "bin", "ascii",
 })
 
+# Library functions known to leave their arguments alone (copies, serialisations).
+_READ_ONLY_LIBRARY = frozenset({
+    ("copy", "deepcopy"), ("copy", "copy"), ("json", "dumps"), ("pprint", "pformat"),
+    ("textwrap", "dedent"), ("textwrap", "shorten"), ("textwrap", "wrap"),
+})
+
 _registry_lock = threading.RLock()
 # The user's own classes (`register_io(cls, ...)`), by identity: they come before the
 # registry's entries for the same type.
@@ -340,6 +346,19 @@ class CalleeInfo:
     # Why calls on one receiver keep program order, when they do: its type is not known
     # shareable (see `receiver_note`). Said by explain() beside a deferred verdict.
     receiver_note: str | None = None
+    # Callable parameters whose default the scan judged (``generate_fn=...``): a call
+    # passing one of them is not covered by this information.
+    assumed: frozenset[str] = frozenset()
+
+    def passes_assumed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Does this call pass a parameter the scan judged by its default?"""
+        for name in self.assumed:
+            if name in kwargs:
+                return True
+            if name in self.positional:
+                if self.positional.index(name) - self.self_offset < len(args):
+                    return True
+        return False
 
     def mutates_arg(self, position: int, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> bool:
@@ -412,13 +431,15 @@ def classify(fn: Any) -> CalleeInfo:
 def _unwrap(fn: Any, partials: bool = False) -> Any:
     """What a wrapper runs: a jitted function's original (and, for keys, a partial's
     function; not for classification, whose parameter positions a partial shifts)."""
+    # A bound jitted method first: the method object proxies attribute reads to the
+    # JitFunction, so the test below would see through it and drop the receiver.
+    func = getattr(fn, "__func__", None)
+    if func is not None and getattr(func, "__wavejit_jit__", False):
+        return types.MethodType(func.__wrapped__, fn.__self__)  # a jitted method
     if getattr(fn, "__wavejit_jit__", False):
         return fn.__wrapped__
     if partials and isinstance(fn, functools.partial):
         return _unwrap(fn.func, partials)
-    func = getattr(fn, "__func__", None)
-    if func is not None and getattr(func, "__wavejit_jit__", False):
-        return types.MethodType(func.__wrapped__, fn.__self__)  # a jitted method
     return fn
 
 
@@ -491,6 +512,7 @@ def _classify(fn: Any) -> CalleeInfo:
         self_offset=self_offset,
         safe_receiver=safe_receiver,
         receiver_note=None if safe_receiver else receiver_note(receiver),
+        assumed=scan.assumed,
     )
 
 
@@ -534,6 +556,7 @@ class Scan:
     mutated: frozenset[str] | None
     positional: tuple[str, ...]
     varargs: str | None
+    assumed: frozenset[str] = frozenset()  # callable parameters judged by their default
 
 
 _scan_cache: dict[Any, Scan] = {}
@@ -592,6 +615,9 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
         if isinstance(sub, ast.Global):
             declared_global.update(sub.names)
     self_name = positional[0] if self_type is not None and positional else None
+    copied = _copied_params(node, params)
+    defaults = _callable_defaults(fn, node, params)
+    assumed: set[str] = set()
     mutated: set[str] = set()
     unknown_mutation = False
     writes_globals = False
@@ -625,6 +651,11 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
                 mark_root(func.value)
             callee = _resolve(func, fn, self_type, self_name)
+            if callee is None and isinstance(func, ast.Name) and func.id in defaults:
+                # `generate_fn=generate_together`: judged by its default; a call that
+                # passes another is judged at run time (see `CalleeInfo.assumed`).
+                callee = defaults[func.id]
+                assumed.add(func.id)
             if not writes_globals and isinstance(func, ast.Attribute) and _writes_a_store(
                     callee, func.attr):
                 writes_globals = True  # state outside the process that later calls read
@@ -635,7 +666,7 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             passed = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
             passed += [k.value for k in sub.keywords]
             for arg in passed:
-                if not isinstance(arg, ast.Name) or arg.id not in params:
+                if not isinstance(arg, ast.Name) or arg.id not in params or arg.id in copied:
                     continue
                 if not _leaves_args_alone(callee, func, depth):
                     if callee is None:
@@ -645,10 +676,57 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
     return Scan(
         io_reason=io_reason,
         writes_globals=writes_globals,
-        mutated=None if unknown_mutation else frozenset(mutated),
+        mutated=None if unknown_mutation else frozenset(mutated - copied),
         positional=positional,
         varargs=varargs,
+        assumed=frozenset(assumed),
     )
+
+
+_COPIES = frozenset({"deepcopy", "copy", "list", "dict", "set"})
+
+
+def _copied_params(node: ast.FunctionDef | ast.AsyncFunctionDef, params: set[str]
+                   ) -> set[str]:
+    """Parameters rebound to a copy of themselves (``messages = copy.deepcopy(messages)``)
+    before any other use: what the function mutates through the name is the copy."""
+    copied: set[str] = set()
+    mentioned: set[str] = set()
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+            stmt.targets[0], ast.Name
+        ) and stmt.targets[0].id in params and stmt.targets[0].id not in mentioned:
+            name = stmt.targets[0].id
+            value = stmt.value
+            if isinstance(value, ast.Call) and len(value.args) == 1 and isinstance(
+                value.args[0], ast.Name
+            ) and value.args[0].id == name and (
+                isinstance(value.func, ast.Name) and value.func.id in _COPIES
+                or isinstance(value.func, ast.Attribute) and value.func.attr in _COPIES
+            ):
+                copied.add(name)
+        mentioned |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    return copied
+
+
+def _callable_defaults(fn: types.FunctionType, node: ast.FunctionDef | ast.AsyncFunctionDef,
+                       params: set[str]) -> dict[str, Any]:
+    """Parameters whose default is a function and that the body never rebinds."""
+    code = fn.__code__
+    names = code.co_varnames[: code.co_argcount]
+    out: dict[str, Any] = {}
+    for name, value in zip(names[len(names) - len(fn.__defaults__ or ()):],
+                           fn.__defaults__ or (), strict=True):
+        if isinstance(value, types.FunctionType):
+            out[name] = value
+    for name, value in (fn.__kwdefaults__ or {}).items():
+        if isinstance(value, types.FunctionType):
+            out[name] = value
+    if out:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+                out.pop(sub.id, None)
+    return out
 
 
 def _writes_a_store(callee: Any, name: str) -> bool:
@@ -772,6 +850,10 @@ def _leaves_args_alone(callee: Any, func: ast.expr, depth: int) -> bool:
     if isinstance(callee, types.BuiltinFunctionType) and callee.__name__ in _READ_ONLY_BUILTINS:
         return True
     if isinstance(callee, type) and callee.__name__ in _READ_ONLY_BUILTINS:
+        return True
+    if (getattr(callee, "__module__", None), getattr(callee, "__name__", None)) in (
+        _READ_ONLY_LIBRARY
+    ):
         return True
     if id(callee) in _IO_CALLABLE_IDS or _is_io_module(getattr(callee, "__module__", None)):
         return True

@@ -326,6 +326,8 @@ class Invocation:
         decision = site.decide(fn)
         # Thread-bound objects, ContextVar / thread-local callees, external effects.
         decision = _keep_order(decision, fn, args, kwargs)
+        if decision.info.assumed and decision.info.passes_assumed(args, kwargs):
+            decision = decision.without_assumptions()
         if decision.twin is not None:  # a helper of the program: its jitted twin
             fn = bind_twin(decision.twin, fn)
             site.twin_calls += 1

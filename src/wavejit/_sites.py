@@ -50,6 +50,13 @@ class Decision:
     measure: bool = True  # deferred calls still worth timing (the verdict may change)
     twin: Any = None  # the helper's jitted twin, called instead (see `_deep`)
 
+    def without_assumptions(self) -> Decision:
+        """For a call passing a callable in place of the default its scan judged:
+        nothing is known of what it runs, so it runs inline, in program order."""
+        info = dataclasses.replace(self.info, io=None, mutated=None, writes_globals=True)
+        return Decision(False, False, f"{self.info.reason}; but this call passes its own "
+                        f"{', '.join(sorted(self.info.assumed))}: run in order", info)
+
     @property
     def safe_receiver(self) -> bool:
         return self.info.safe_receiver
