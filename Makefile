@@ -30,15 +30,21 @@ JIT_TESTS := tests/test_jit_patterns.py tests/test_jit_contract.py \
 	tests/test_jit_regressions.py tests/test_jit_async.py tests/test_tiers.py \
 	tests/test_strategies.py
 
+# After the suite: the mutation check (every concurrency test must fail with
+# WAVEJIT_EXECUTOR=sequential; tests/conftest.py inverts their outcomes) runs in the
+# background, mostly waiting, while the jit tests run in two random orders.
 test: lint typecheck
 	$(PY) -m pytest -q
-	@echo "mutation check: every concurrency test must fail with WAVEJIT_EXECUTOR=sequential"
-	WAVEJIT_EXECUTOR=sequential WAVEJIT_MUTATION_CHECK=1 WAVEJIT_FUZZ_EXAMPLES=20 \
-		$(PY) -m pytest -q -m concurrency --timeout=30
-	@seed=$$(date +%s); for s in $$seed $$((seed + 1)); do \
-		echo "random order, seed $$s (pytest -p random_order --random-order-bucket=global --random-order-seed=$$s)"; \
-		$(PY) -m pytest -q --random-order-bucket=global --random-order-seed=$$s $(JIT_TESTS) || exit 1; \
-	done
+	@WAVEJIT_EXECUTOR=sequential WAVEJIT_MUTATION_CHECK=1 WAVEJIT_FUZZ_EXAMPLES=20 \
+		$(PY) -m pytest -q -m concurrency --timeout=30 > $(VENV)/mutation-check.log 2>&1 & \
+	mutation=$$!; seed=$$(date +%s); \
+	for s in $$seed $$((seed + 1)); do \
+		echo "jit tests in random order, seed $$s (--random-order-bucket=global --random-order-seed=$$s)"; \
+		$(PY) -m pytest -q --random-order-bucket=global --random-order-seed=$$s $(JIT_TESTS) \
+			|| { kill $$mutation; exit 1; }; \
+	done; \
+	echo "mutation check: every concurrency test fails with WAVEJIT_EXECUTOR=sequential"; \
+	if wait $$mutation; then tail -1 $(VENV)/mutation-check.log; else cat $(VENV)/mutation-check.log; exit 1; fi
 
 # The suite on every CPython 3.10-3.13 found here, each in its own .venv-3.X; absent
 # versions are skipped, saying so (see .ci/test-all).

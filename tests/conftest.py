@@ -54,9 +54,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, Any, None]:
     outcome = yield
-    if not MUTATION_CHECK or call.when != "call":
+    if not MUTATION_CHECK:
         return
     report = outcome.get_result()
+    if call.when == "teardown" and report.failed:
+        # A test failing part-way (as these must here) may leave sockets or event
+        # loops for the garbage collector, whose warnings land in whichever test's
+        # teardown runs next. The normal run checks for leaks; this one checks calls.
+        report.outcome = "passed"
+        report.longrepr = None
+    if call.when != "call":
+        return
     if report.failed:  # as it must: no overlap when calls run one after another
         report.outcome = "passed"
         report.longrepr = None
