@@ -9,6 +9,7 @@ reference in each.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -53,3 +54,42 @@ def test_async_global_write_after_a_failing_await_does_not_happen() -> None:
     expected = outcome(global_write_after_a_failing_await, 1)
     assert expected == ("raised", ("bad input 'b!'",), 0)
     assert outcome(wavejit.jit(global_write_after_a_failing_await), 1) == expected
+
+
+def chain(exc: BaseException | None) -> Any:
+    """Type, args and the cause / context chain: what plain Python's exception carries."""
+    if exc is None:
+        return None
+    return (type(exc).__name__, exc.args, chain(exc.__cause__), chain(exc.__context__))
+
+
+def raised(fn: Any, *args: Any) -> Any:
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001 - compared as data
+        return chain(exc)
+    return None
+
+
+def fail(s: str) -> str:
+    time.sleep(0.01)
+    raise ValueError("bad", s)
+
+
+def call_in_a_handler(log: list[str]) -> None:
+    try:
+        try:
+            fail("a")
+        except ValueError as exc:
+            fail(str(exc))  # raised while handling exc: its __context__ is exc
+    finally:
+        log.append("finally")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9: a deferred call in an except handler "
+                   "that fails is raised after the handler, without __context__")
+def test_a_failure_in_a_handler_keeps_its_context() -> None:
+    expected = raised(call_in_a_handler, [])
+    assert expected[3] == ("ValueError", ("bad", "a"), None, None)
+    assert raised(wavejit.jit(call_in_a_handler), []) == expected
+
