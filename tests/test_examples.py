@@ -94,6 +94,7 @@ def achieved_speedup(lines: list[str]) -> float:
     return float(found[0][1])
 
 
+@pytest.mark.concurrency  # fails under WAVEJIT_EXECUTOR=sequential
 def test_ensemble(served: dict[str, str]) -> None:
     jitted = run_example("ensemble.py", served)
     plain = run_example("ensemble.py", served, plain=True)
@@ -111,6 +112,7 @@ def test_async_debate(served: dict[str, str]) -> None:
     assert achieved_speedup(jitted) > 1.3
 
 
+@pytest.mark.concurrency  # fails under WAVEJIT_EXECUTOR=sequential
 def test_graph_pipeline(served: dict[str, str]) -> None:
     lines = run_example("graph_pipeline.py", served)
     assert lines[0] == ("waves: [['notes_wiki', 'notes_papers', 'notes_news'], "
