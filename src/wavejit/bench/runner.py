@@ -7,7 +7,8 @@ wavejit the decorated function. For each scenario:
 
 1. **plain** runs once, untimed: its result is the reference, and the server's record
    of its requests gives the latencies the scenario's ideal (critical path) is computed
-   from. This call is also plain's warm-up.
+   from (the latencies the server's model assigned, `ServedRequest.planned`). This
+   call is also plain's warm-up.
 2. Every other peer gets one untimed warm-up call too, checked against the reference;
    for wavejit that is the first call of the freshly decorated function, which (when
    no fresh-process measurement is asked for) is timed as **wavejit first**.
@@ -141,7 +142,7 @@ def run_scenario(
     say(f"{scenario.name}: plain (reference)")
     mark = server.mark()
     reference = calls[PLAIN]()
-    latencies = [r.latency for r in server.requests_since(mark)]
+    latencies = [r.planned or r.latency for r in server.requests_since(mark)]
 
     # 2. warm-ups: the jit's is the first call of the freshly decorated function.
     jitted = decorate(scenario.plain)
@@ -199,8 +200,8 @@ def run_scenario(
     if latencies and scenario.fan_out:
         outside = (min(out.samples[PLAIN]) - sum(latencies)) / len(latencies)
         out.notes.append(
-            f"plain spends {outside * 1e3:.2f} ms per request outside the server's latency "
-            "(client Python, loopback, and the server's Python)"
+            f"plain spends {outside * 1e3:.2f} ms per request beyond the latency the server "
+            "was to apply (client and server Python, loopback, timer overshoot)"
         )
     return out
 
