@@ -8,6 +8,8 @@
 2. CPU-heavy pipeline: a 50 ms call, about 40 ms of pure-Python work on its result,
    a 50 ms call. On threads the Python work of all items shares one GIL; two worker
    processes (a Dask LocalCluster of two, two Ray actors) run it on both cores.
+   "cores used" is the CPU time of the processes running the items over the wall
+   time: what those processes actually got of the machine.
 
 The calls are ``time.sleep``: this measures how well each backend overlaps waiting,
 not an HTTP stack's CPU cost. The pipelines live in this module, imported by name,
@@ -80,6 +82,17 @@ def calibrate(seconds: float) -> int:
     return max(1, int(seconds / per_round))
 
 
+def cpu_seconds(executor: Any) -> float | None:
+    """CPU time of the processes that run the items: this one (threads) or the Dask
+    workers (Ray's actors are not asked: None)."""
+    if executor is None:
+        return time.process_time()
+    client = getattr(executor, "client", None)
+    if client is not None:
+        return float(sum(client.run(time.process_time).values()))
+    return None
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn()
@@ -146,16 +159,19 @@ def main() -> None:
               f"{args.cpu_ms:.0f} ms of Python, a {CALL * 1000:.0f} ms call), 32 in flight")
         print(f"plain loop (estimate): {m * (2 * CALL + args.cpu_ms / 1000):.1f} s; "
               f"the Python work alone: {m * args.cpu_ms / 1000:.1f} s on one core")
-        print(f"{'backend':<18}{'wall s':>9}{'threads / this':>16}")
+        print(f"{'backend':<18}{'wall s':>9}{'threads / this':>16}{'cores used':>12}")
         thread_wall = 0.0
         for name, cpu_executor in backends:
             mod.cpu_pipeline.map(range(8), [rounds] * 8, executor=cpu_executor)  # warm
+            before = cpu_seconds(cpu_executor)
             wall, result = timed(lambda e=cpu_executor: mod.cpu_pipeline.map(
                 range(m), [rounds] * m, executor=e, max_concurrency=32))
+            after = cpu_seconds(cpu_executor)
             assert result == expected_cpu, f"{name}: wrong results"
             thread_wall = thread_wall or wall
+            used = f"{(after - before) / wall:.2f}" if after is not None else "-"
             target = "" if cpu_executor is None else "   (target >= 1.30)"
-            print(f"{name:<18}{wall:>9.2f}{thread_wall / wall:>15.2f}x{target}")
+            print(f"{name:<18}{wall:>9.2f}{thread_wall / wall:>15.2f}x{used:>12}{target}")
         print(f"\n# load average {os.getloadavg()[0]:.1f} at the end (other processes "
               "share these cores: the CPU ratio needs both of them free)")
     finally:
