@@ -17,7 +17,9 @@ so they are pickled by reference (the workers import this file).
 
     python benchmarks/bench_cluster.py [--items 2000] [--cpu-items 200]
 
-Needs ``pip install 'wavejit[dask,ray]'``. Clusters bind to 127.0.0.1.
+Needs ``pip install 'wavejit[dask,ray]'``. The clusters talk over loopback only
+(Dask on 127.0.0.1; Ray on 127.0.0.2, since it turns 127.0.0.1 into the machine's
+network address).
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def main() -> None:
                                        dashboard_address=None)
     client = distributed.Client(cluster)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1",
+             _node_ip_address="127.0.0.2",
              runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}})
     ray_executor = RayExecutor(2, max_concurrency=c // 2)
     backends: list[tuple[str, Any]] = [

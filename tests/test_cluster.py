@@ -203,8 +203,10 @@ def _ray() -> Iterator[Any]:
     from wavejit.executors import RayExecutor
 
     path = os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
+    # Ray turns 127.0.0.1 into the machine's network address; another loopback address
+    # keeps every connection between its processes on loopback.
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1", runtime_env={"env_vars": {"PYTHONPATH": path}})
+             _node_ip_address="127.0.0.2", runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         with RayExecutor() as executor:
             yield executor
