@@ -109,8 +109,11 @@ async def _glue(inv: AsyncInvocation, glue: Any, args: tuple[Any, ...]) -> Any:
 class AsyncInvocation:
     """One call of a jitted ``async def``: its tasks and their bookkeeping."""
 
-    def __init__(self, code: Any) -> None:
+    def __init__(self, code: Any, sequential: bool = False) -> None:
         self.code = code
+        # jit(executor="sequential") or WAVEJIT_EXECUTOR=sequential: every awaited call
+        # is awaited in place, in program order (the rewrite is kept).
+        self.sequential = sequential
         self.spawned: list[AsyncPending] = []
         self.settled = 0
         self.dirty: dict[int, Any] = {}
@@ -145,8 +148,8 @@ class AsyncInvocation:
             _untouchable(self, fn, args, kwargs)
         )):
             raise StopIssue  # it must run in order: the rest of the loop runs in order
-        if not decision.defer:
-            return await self.now(fn, *args, **kwargs)
+        if not decision.defer or self.sequential:
+            return await (await self.now(fn, *args, **kwargs))  # the coroutine, awaited
         pending = AsyncPending(site)
         touched: list[tuple[Any, bool]] = []
         position = -1

@@ -101,6 +101,11 @@ _READ_ONLY_LIBRARY = frozenset({
     ("textwrap", "dedent"), ("textwrap", "shorten"), ("textwrap", "wrap"),
 })
 
+# Methods that end a client's life (or its connections'): never run ahead of the calls
+# before them.
+_LIFECYCLE = frozenset({"close", "aclose", "shutdown", "disconnect", "terminate",
+                        "__exit__", "__aexit__"})
+
 _registry_lock = threading.RLock()
 # The user's own classes (`register_io(cls, ...)`), by identity: they come before the
 # registry's entries for the same type.
@@ -455,6 +460,13 @@ def _classify(fn: Any) -> CalleeInfo:
     if id(target) in _IO_CALLABLE_IDS or id(fn) in _IO_CALLABLE_IDS:
         return CalleeInfo(True, f"registered I/O: {_name(fn)}", mutated=frozenset(),
                           safe_receiver=True)
+    if receiver is not None and getattr(target, "__name__", "") in _LIFECYCLE and (
+        _is_io_object(receiver)
+    ):
+        # `await client.close()`: every call before it that uses the client must have
+        # finished, as in plain Python; it stays in program order (and mutates it).
+        return CalleeInfo(False, f"{_name(fn)} ends its client's life: it stays in "
+                          "program order", sequential=True)
     if receiver is not None and _store_write(receiver, getattr(target, "__name__", "")):
         return CalleeInfo(False, f"{_name(fn)} writes to a store later calls may read: "
                           "it stays in program order", sequential=True)

@@ -164,8 +164,6 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
                 is_literal = isinstance(annotated.value, _LITERALS)
                 (literal if is_literal else other).add(annotated.target.id)
                 handled.add(id(annotated.target))
-        elif kind in (ast.AsyncFor, ast.AsyncWith) and not nested:
-            raise Unsupported("async for / async with are not rewritten yet")
         elif kind is ast.comprehension:
             comprehension_targets.update(_names_in(cast(ast.comprehension, node).target))
         elif kind in (ast.Import, ast.ImportFrom):
@@ -737,13 +735,29 @@ class _Rewriter:
             if self.loop_depth_in_guard and self.loop_depth <= self.loop_depth_in_guard[-1]:
                 return [_stmt("barrier"), node]  # leaves a guarded block
             return [node]
-        if isinstance(node, ast.With):
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            # (``async with``: a TaskGroup, asyncio.timeout(), a client session... its
+            # body is guarded like any with-block: settled before the block is left.)
             items = [ast.withitem(self.expr(i.context_expr, False),
                                   self.target(i.optional_vars) if i.optional_vars else None)
                      for i in node.items]
             body = self.guarded_body(node.body)
-            return [_stmt("barrier"), _at(
-                ast.With(items=items, body=body, type_comment=None), node)]
+            with_block = ast.With(items=items, body=body, type_comment=None) if isinstance(
+                node, ast.With) else ast.AsyncWith(items=items, body=body, type_comment=None)
+            return [_stmt("barrier"), _at(with_block, node)]
+        if isinstance(node, ast.AsyncFor):
+            # Items of an async iterator arrive one by one, each when the iterator says:
+            # the loop runs in order (the calls in its body still overlap within it).
+            target = self.target(node.target)
+            it = self.expr(node.iter, False)
+            self.loop_depth += 1
+            self.loop_vars.append(_names_in(node.target))
+            body = self.body(node.body)
+            self.loop_vars.pop()
+            self.loop_depth -= 1
+            return [_at(ast.AsyncFor(target=target, iter=it, body=body,
+                                     orelse=self.body(node.orelse), type_comment=None),
+                        node)]
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
             body = self.guarded_body(node.body)  # type: ignore[attr-defined]
             # With a finally block, a failure in a handler or the else block must be

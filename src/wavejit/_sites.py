@@ -49,6 +49,7 @@ class Decision:
     effects: bool = True
     measure: bool = True  # deferred calls still worth timing (the verdict may change)
     twin: Any = None  # the helper's jitted twin, called instead (see `_deep`)
+    awaited: bool = False  # an awaited call's verdict (not the strategy's)
 
     def without_assumptions(self) -> Decision:
         """For a call passing a callable in place of the default its scan judged:
@@ -201,9 +202,11 @@ class Site:
     def _judge_awaited(self, fn: Any) -> Decision:
         info = classify(fn)
         if info.sequential or info.writes_globals:
-            return Decision(False, False, f"{info.reason}: stays in program order", info)
+            reason = info.reason if "program order" in info.reason else (
+                f"{info.reason}: stays in program order")
+            return Decision(False, False, reason, info, awaited=True)
         return Decision(True, False, "awaited call: started as a task, awaited at first "
-                        "use", info, has_effects(fn))
+                        "use", info, has_effects(fn), awaited=True)
 
     def _decide(self, fn: Any, key: Any) -> Decision:
         decision = self._judge(fn, key)
@@ -274,7 +277,7 @@ class Site:
         out = []
         for key, decision in list(self._decisions.items()):
             if decision.reason != "builtin: never I/O" and not decision.info.sequential and (
-                not decision.info.writes_globals
+                not decision.info.writes_globals and not decision.awaited
             ):
                 verdict = self.strategy.verdict(decision.info, _measurements.get(key),
                                                 self.features)

@@ -27,7 +27,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from ._compile import compile_function
-from ._executors import resolve_executor
+from ._executors import SequentialExecutor, resolve_executor
 from ._hints import callee_key, classify, is_safe_type
 from ._operator import Operator
 from ._report import CallRecord
@@ -130,7 +130,9 @@ class CompiledFunction:
         if self.is_async:
             # Imported here: asyncio is a third of `import wavejit` otherwise.
             from ._async_runtime import AsyncInvocation
-            return AsyncInvocation(version)
+            executor = resolve_executor(self.owner.executor, None)
+            return AsyncInvocation(version, sequential=isinstance(executor,
+                                                                   SequentialExecutor))
         owner = self.owner
         return Invocation(version, resolve_executor(owner.executor, owner.max_workers))
 
