@@ -55,7 +55,7 @@ demo: $(STAMP_BENCH)
 	$(PY) -m wavejit demo
 
 fuzz: $(STAMP_DEV)
-	WAVEJIT_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q tests/test_fuzz.py --timeout=0
+	WAVEJIT_FUZZ_EXAMPLES=5000 WAVEJIT_FUZZ_EXPLORE=1 $(PY) -m pytest -q -s tests/test_fuzz.py --timeout=0
 
 bench: $(STAMP_BENCH)
 	$(PY) -m wavejit bench

@@ -23,7 +23,8 @@ own start / end times). The shares are printed and must reach `MIN_DEFERRED_SHAR
 `MIN_OVERLAP_SHARE`: a jit that ran every call in program order fails here.
 
 ``WAVEJIT_FUZZ_EXAMPLES`` sets the number of examples (`EXAMPLES` by default, sized
-to stay under a minute; ``make fuzz`` runs 5000). A failure prints the generated
+to stay under a minute, a fixed sequence; ``make fuzz`` runs 5000 new ones each time,
+``WAVEJIT_FUZZ_EXPLORE=1``). A failure prints the generated
 module, the inputs and the mismatch.
 """
 
@@ -53,6 +54,9 @@ from fuzzgen import VARIANTS as N_VARIANTS  # noqa: E402
 from fuzzgen import Program, programs  # noqa: E402
 
 EXAMPLES = int(os.environ.get("WAVEJIT_FUZZ_EXAMPLES", "80"))
+# `make test` runs a fixed sequence of programs (the same every run: a failure there is
+# a regression, not luck); `make fuzz` explores new ones each time.
+EXPLORE = os.environ.get("WAVEJIT_FUZZ_EXPLORE", "") not in ("", "0")
 ROUNDS = 4  # the first call compiles; measured tiers follow; tier 1 from the 4th
 # The extra configurations (one per program beside the default): every strategy must
 # give plain answers, on any executor.
@@ -240,7 +244,9 @@ _first_failure: list[str] = []
 def test_jit_matches_plain(module_dir: Path) -> None:
     measures: list[tuple[bool, Measure]] = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not EXPLORE,
+              # Shrinking these programs takes minutes: only when exploring.
+              phases=[Phase.generate, Phase.shrink] if EXPLORE else [Phase.generate],
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(program=programs())
     def check(program: Program) -> None:
