@@ -158,9 +158,12 @@ def test_a_failure_in_else_runs_the_finally_block(config: dict[str, Any]) -> Non
     plain_log: list[str] = []
     jit_log: list[str] = []
     expected = outcome(failure_in_else_then_finally, 0, plain_log)
-    assert outcome(wavejit.jit(failure_in_else_then_finally, **config), 0, jit_log) == (
-        expected)
+    jitted = wavejit.jit(failure_in_else_then_finally, **config)
+    assert outcome(jitted, 0, jit_log) == expected
     assert jit_log == plain_log == ["body", "finally"]
+    # The failing call was deferred, alone and in the full file alike (measurements are
+    # reset between tests; this once deferred nothing after other tests had run).
+    assert jitted.last_run is not None and len(jitted.last_run.calls) == 1
 
 
 def io_slow_failure(s: str) -> str:
