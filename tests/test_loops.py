@@ -501,3 +501,35 @@ def test_a_callable_parameter_is_judged_by_its_default() -> None:
 def test_a_call_passing_another_callable_is_not_judged_by_the_default() -> None:
     # shout mutates the shared messages: the calls must stay in program order.
     run(references_loop, ITEMS[:3], shout)
+
+
+def four_loops(items: list[str]) -> tuple[list[Any], str, list[str]]:
+    out = []
+    for x in items:
+        r = classify(x)
+        print(r["label"])
+        out.append(r)
+    acc = "s"
+    for x in items:
+        acc = ask(acc + x).choices[0].message.content.strip()
+    history: list[str] = []
+    for _x in items:
+        r2 = ask(str(history)).choices[0].message.content
+        history.append(r2)
+    for x in items:
+        if not classify(x)["ok"]:
+            break
+    return out, acc, history
+
+
+def test_explain_says_how_each_loop_runs_and_why() -> None:
+    *_, jitted = run(four_loops, ITEMS[:3])
+    first = four_loops.__code__.co_firstlineno
+    loops = "\n".join(jitted.explain().loops)
+    assert f"line {first + 2}: issued ahead (the calls at line {first + 3})" in loops
+    assert f"line {first + 7}: in order: line {first + 8}:" in loops
+    assert "reads `acc`, which the body binds" in loops
+    assert "the body changes `history`, and the calls issued ahead would read `history`" in (
+        loops)
+    assert f"the body may break or return (line {first + 15})" in loops
+    assert "speculate=True" in str(jitted.explain())

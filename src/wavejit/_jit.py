@@ -235,6 +235,8 @@ class JitFunction(Generic[P, R]):
             reason=self._plain_reason,
             fallback=self._fallback,
             compile_seconds=compiled.compile_seconds if compiled else None,
+            loops=[f"line {line}: {note}" for line, note in sorted(compiled.loops.items())]
+            if compiled is not None else [],
             invocations=compiled.invocations if compiled else 0,
             sites=sites,
             last_run=self.last_run,

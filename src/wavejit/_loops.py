@@ -78,19 +78,26 @@ class LoopPlan:
 
 
 def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
-              speculate: bool = False) -> LoopPlan | None:
-    """The split of `node`, or None if nothing can be issued ahead (kept in order).
+              speculate: bool = False) -> tuple[LoopPlan | None, str]:
+    """The split of `node` (None if nothing can be issued ahead: it runs in order),
+    and what explain() says of the loop.
 
     `can_hold`: the locals that may be bound to pending values (not captured by a
     nested scope).
     """
     target_names = _target_names(node.target)
-    if target_names is None or node.orelse and _exits(node.orelse, loop_level=True):
-        return None
+    if target_names is None:
+        return None, "in order: its target is not a name or a tuple of names"
+    if node.orelse and _exits(node.orelse, loop_level=True):
+        return None, "in order: its else block leaves the enclosing loop"
     if not speculate and _exits(node.body, loop_level=True):
-        return None
-    if _has_unsupported(node.body):
-        return None
+        line = _first_exit(node.body)
+        return None, (f"in order: the body may break or return (line {line}), so a later "
+                      "item's call could be one plain Python never makes; "
+                      "jit(speculate=True) issues them anyway")
+    unsupported = _has_unsupported(node.body)
+    if unsupported:
+        return None, f"in order: the body uses {unsupported}"
     bound_in_body = _bound_names(node.body)
     invariant_ok = _Invariants(bound_in_body, target_names)
     prefix: list[ast.stmt] = []
@@ -130,7 +137,7 @@ def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
         if isinstance(stmt, ast.If):
             break  # what runs after an if-body may depend on it: stop here
     if not plan.order and not any(_has_call(s) for s in prefix):
-        return None
+        return None, "in order: " + _why_nothing_issued(body, target_names, invariant_ok)
     # 3. Nothing read ahead may be changed by the remainder.
     # (A hoisted call is not part of the remainder: it runs ahead if it has no effects,
     # or at its place, in order, if it has.)
@@ -148,8 +155,43 @@ def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
             continue  # a fresh value of this iteration
         for r_root, r_path in read_paths:
             if r_root == root and (_prefix_of(path, r_path) or _prefix_of(r_path, path)):
-                return None
-    return plan
+                changed = ".".join((root, *path))
+                read = ".".join((r_root, *r_path))
+                return None, (f"in order: the body changes `{changed}`, and the calls "
+                              f"issued ahead would read `{read}` before that change")
+    calls = sorted({c.lineno for c in plan.order} | {
+        n.lineno for s in prefix for n in _walk_scope([s]) if isinstance(n, ast.Call)})
+    return plan, (f"issued ahead (the calls at line{'s' if len(calls) > 1 else ''} "
+                  f"{', '.join(map(str, calls))}), the rest of each item retired in order")
+
+
+def _first_exit(stmts: list[ast.stmt]) -> int:
+    for n in _walk_scope(list(stmts)):
+        if isinstance(n, (ast.Return, ast.Break)):
+            return n.lineno
+    return 0
+
+
+def _why_nothing_issued(body: list[ast.stmt], target_names: set[str],
+                        inv: _Invariants) -> str:
+    """Why the loop's first call cannot be issued ahead, for explain()."""
+    for stmt in body:
+        for n in _walk_scope([stmt]):
+            if not isinstance(n, ast.Call) or not _callee_ok(n.func):
+                continue
+            carried = sorted(name for name in _reads(n)
+                             if not inv.readable(name, set()) and name not in target_names)
+            text = _short(ast.unparse(n))
+            if carried:
+                return (f"line {n.lineno}: `{text}` reads `{carried[0]}`, which the body "
+                        "binds (a value carried from the previous item)")
+            return (f"line {n.lineno}: `{text}` runs only under a condition, or after "
+                    "what the body does before it may change its input")
+    return "no call in the body can be issued ahead"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 50 else text[:47] + "..."
 
 
 # -- statements --------------------------------------------------------------------
@@ -239,12 +281,14 @@ def _exits(stmts: list[ast.stmt], *, loop_level: bool, skips: bool = False) -> b
     return False
 
 
-def _has_unsupported(stmts: list[ast.stmt]) -> bool:
+def _has_unsupported(stmts: list[ast.stmt]) -> str:
     for n in _walk_scope(list(stmts)):
         if isinstance(n, (ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal,
                           ast.AsyncFor, ast.AsyncWith)):
-            return True
-    return False
+            kind = type(n).__name__.lower().replace("async", "async ").replace("from",
+                                                                              " from")
+            return f"{kind} (line {n.lineno})"
+    return ""
 
 
 def _bound_names(stmts: list[ast.stmt]) -> set[str]:

@@ -170,6 +170,8 @@ class Report:
     last_run: RunRecord | None = None
     # Process-wide provider limits that acted: throttling, 429s, re-issues (_limits).
     limits: list[str] = field(default_factory=lambda: _limits_lines())
+    # Each for loop: issued ahead and retired in order, or why it runs in order.
+    loops: list[str] = field(default_factory=list)
 
     @property
     def deferred_sites(self) -> list[SiteReport]:
@@ -195,6 +197,9 @@ class Report:
             for callee, deferred, reason, _timing in s.verdicts:
                 verdict = "deferred" if deferred else "inline"
                 lines.append(f"      {callee}: {verdict} - {reason}")
+        if self.loops:
+            lines.append("  loops:")
+            lines.extend(f"    {line}" for line in self.loops)
         if self.last_run is not None:
             lines.append(f"  last run: {self.last_run}")
             lines.append(f"  predicted speedup (sum of calls / critical path): "

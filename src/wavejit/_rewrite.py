@@ -71,6 +71,7 @@ class RewriteResult:
     sites: list[SiteSpec]
     may_pend: set[str]
     guarded_names: set[str] = field(default_factory=set)
+    loops: dict[int, str] = field(default_factory=dict)  # line -> how the loop runs
 
 
 def _call(method: str, *args: ast.expr, keywords: list[ast.keyword] | None = None) -> ast.Call:
@@ -250,6 +251,7 @@ class _Rewriter:
         self._glue_names: dict[int, tuple[list[str], list[str]]] = {}
         self._site_of: dict[int, int] = {}  # id(call node) -> its site index
         self.loops = 0  # loops issued ahead so far (names their temporaries)
+        self.loop_notes: dict[int, str] = {}  # line of a for loop -> how it runs
         # While rewriting the retired part of a loop issued ahead: id(hoisted call) ->
         # (its temporary, the item's group variable, its part index).
         self.hoisted: dict[int, tuple[str, str, int]] = {}
@@ -1145,7 +1147,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         new = _AwaitHooks().visit(new)
     if hasattr(func, "type_params"):
         new.type_params = []  # type: ignore[attr-defined,union-attr,unused-ignore]
-    return RewriteResult(new, rewriter.sites, may_pend, guarded)
+    return RewriteResult(new, rewriter.sites, may_pend, guarded, rewriter.loop_notes)
 
 
 def _strip_defaults(args: ast.arguments) -> ast.arguments:

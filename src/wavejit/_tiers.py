@@ -78,6 +78,7 @@ class CompiledFunction:
                                             speculate=owner.speculate)
         self.tier0.function = function
         self.specs = result.sites
+        self.loops = result.loops  # line of each for loop -> how it runs (explain)
         self.sites = [Site(i, self.filename, spec.lineno, spec.describe)
                       for i, spec in enumerate(result.sites)]
         self.tier0.sites = self.sites
