@@ -70,12 +70,13 @@ def _write_out(index: int, text: str) -> None:
 class Slot:
     """One deferred call's output (or one stretch of the caller's), in program order."""
 
-    __slots__ = ("seq", "buffer", "complete")
+    __slots__ = ("seq", "buffer", "complete", "caller")
 
-    def __init__(self, seq: Sequencer) -> None:
+    def __init__(self, seq: Sequencer, caller: bool = False) -> None:
         self.seq = seq
         self.buffer: list[tuple[int, str]] = []
         self.complete = False
+        self.caller = caller  # a stretch of the caller's output (complete once not last)
 
     def write(self, index: int, text: str) -> None:
         seq = self.seq
@@ -87,19 +88,33 @@ class Slot:
 
 
 class Sequencer:
-    """An invocation's output queue: slots flushed strictly in program order."""
+    """An invocation's output queue: slots flushed strictly in program order.
 
-    __slots__ = ("parent", "lock", "slots", "caller")
+    The queue holds the linked calls' slots not yet flushed and, between them, the
+    caller's output written while earlier calls were unfinished (a caller slot, made
+    only when the caller writes: linking a call is one append). When the queue is
+    empty, the caller writes through.
+    """
+
+    __slots__ = ("parent", "lock", "slots")
 
     def __init__(self, parent: Any) -> None:
         self.parent = parent  # the sink when the invocation began (None: the streams)
         self.lock = threading.Lock()
-        self.caller = Slot(self)
-        self.slots: deque[Slot] = deque([self.caller])
+        self.slots: deque[Slot] = deque()
 
     def write(self, index: int, text: str) -> None:
         """The caller's own output, after every deferred call linked so far."""
-        self.caller.write(index, text)
+        with self.lock:
+            slots = self.slots
+            if not slots:
+                self.emit(index, text)
+                return
+            tail = slots[-1]
+            if not tail.caller:
+                tail = Slot(self, caller=True)
+                slots.append(tail)
+            tail.buffer.append((index, text))
 
     def emit(self, index: int, text: str) -> None:
         if self.parent is None:
@@ -110,11 +125,9 @@ class Sequencer:
     def link(self, slot: Slot) -> None:
         """A deferred call's program point: its output goes here, the caller's after."""
         with self.lock:
-            self.caller.complete = True
-            self.caller = Slot(self)
             self.slots.append(slot)
-            self.slots.append(self.caller)
-            self._flush()
+            if self.slots[0] is slot:  # at the head already: what it buffered goes out
+                self._flush()
 
     def done(self, slot: Slot) -> None:
         """A deferred call finished: its output may be flushed once it is at the head."""
@@ -131,7 +144,9 @@ class Sequencer:
                 for index, text in head.buffer:
                     self.emit(index, text)
                 head.buffer.clear()
-            if not head.complete:
+            if not head.complete and not (head.caller and len(slots) > 1):
+                if head.caller:
+                    slots.popleft()  # the caller's last stretch: it writes through now
                 return
             slots.popleft()
 
