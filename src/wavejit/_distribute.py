@@ -64,7 +64,8 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     can_hold = {n for n in rw.locals if rw.can_hold_pending(n)}
     n = rw.loops
     plan, note = plan_loop(node, n, can_hold, speculate=rw.speculate)
-    rw.loop_notes[node.lineno] = note
+    if note:
+        rw.loop_notes[node.lineno] = note
     if plan is None:
         return None
     rw.loops += 1

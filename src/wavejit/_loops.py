@@ -137,7 +137,8 @@ def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
         if isinstance(stmt, ast.If):
             break  # what runs after an if-body may depend on it: stop here
     if not plan.order and not any(_has_call(s) for s in prefix):
-        return None, "in order: " + _why_nothing_issued(body, target_names, invariant_ok)
+        why = _why_nothing_issued(body, target_names, invariant_ok)
+        return None, f"in order: {why}" if why else ""
     # 3. Nothing read ahead may be changed by the remainder.
     # (A hoisted call is not part of the remainder: it runs ahead if it has no effects,
     # or at its place, in order, if it has.)
@@ -187,7 +188,7 @@ def _why_nothing_issued(body: list[ast.stmt], target_names: set[str],
                         "binds (a value carried from the previous item)")
             return (f"line {n.lineno}: `{text}` runs only under a condition, or after "
                     "what the body does before it may change its input")
-    return "no call in the body can be issued ahead"
+    return ""  # no call at all: nothing to say
 
 
 def _short(text: str) -> str:
