@@ -533,3 +533,21 @@ def test_explain_says_how_each_loop_runs_and_why() -> None:
         loops)
     assert f"the body may break or return (line {first + 15})" in loops
     assert "speculate=True" in str(jitted.explain())
+
+
+def breadth_first(root: str) -> list[str]:
+    queue = [root]
+    seen = []
+    for node in queue:
+        label = classify(node)["label"]
+        seen.append(label)
+        if len(node) < 3:
+            queue.append(node + "a")
+            queue.append(node + "b")
+    return seen
+
+
+def test_a_loop_whose_body_extends_its_own_list_sees_the_new_items() -> None:
+    _, _, calls, _, jitted = run(breadth_first, "r")
+    assert len(calls) == 7
+    assert any("which it iterates over" in line for line in jitted.explain().loops)

@@ -139,7 +139,14 @@ def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
     if not plan.order and not any(_has_call(s) for s in prefix):
         why = _why_nothing_issued(body, target_names, invariant_ok)
         return None, f"in order: {why}" if why else ""
-    # 3. Nothing read ahead may be changed by the remainder.
+    # 3. The items are taken before the body runs: the body must not change the
+    # iterable (``for n in queue: ... queue.append(m)`` sees the new items plainly).
+    for root, path in _mutated_paths(body, skip=set()):
+        for r_root, r_path in _read_paths(node.iter):
+            if r_root == root and (_prefix_of(path, r_path) or _prefix_of(r_path, path)):
+                return None, (f"in order: the body changes `{'.'.join((root, *path))}`, "
+                              "which it iterates over")
+    # 4. Nothing read ahead may be changed by the remainder.
     # (A hoisted call is not part of the remainder: it runs ahead if it has no effects,
     # or at its place, in order, if it has.)
     mutated = _mutated_paths(rest, skip={id(c) for c in plan.order})
