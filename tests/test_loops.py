@@ -551,3 +551,30 @@ def test_a_loop_whose_body_extends_its_own_list_sees_the_new_items() -> None:
     _, _, calls, _, jitted = run(breadth_first, "r")
     assert len(calls) == 7
     assert any("which it iterates over" in line for line in jitted.explain().loops)
+
+
+@wavejit.io
+def record(store: dict[str, Any], key: str) -> str:
+    time.sleep(LATENCY / 5)
+    store[key] = len(store)  # mutates its argument
+    return key
+
+
+@wavejit.io
+def read(store: dict[str, Any], key: str) -> str:
+    time.sleep(LATENCY / 5)
+    return f"{key}:{sorted(store)}"
+
+
+def loop_of_a_writer_then_a_reader(items: list[str]) -> list[str]:
+    store: dict[str, Any] = {}
+    out = []
+    for x in items:
+        out.append(record(store, x))
+        out.append(read(store, x))
+    return out
+
+
+def test_a_call_issued_ahead_waits_for_an_earlier_one_that_changes_its_argument() -> None:
+    for _ in range(3):  # first call, and after the callees were measured
+        run(loop_of_a_writer_then_a_reader, ITEMS[:4])

@@ -194,7 +194,7 @@ class Invocation:
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
-                 "issuing", "unlinked", "output", "_output_token", "wasted",
+                 "issuing", "unlinked", "output", "_output_token", "wasted", "ahead",
                  "_submit_task")
 
     def __init__(self, code: Any, executor: Any) -> None:
@@ -215,6 +215,9 @@ class Invocation:
         self.delivered: dict[int, BaseException] = {}  # failures already raised
         self.issuing: IssueGroup | None = None  # the loop item being issued ahead
         self.unlinked: list[IssueGroup] = []  # items issued ahead, not all retired
+        # What the calls being issued ahead borrowed (id -> (object, [(Pending, may
+        # mutate)])), for the dependencies among them; cleared when the issue ends.
+        self.ahead: dict[int, tuple[Any, list[tuple[Pending, bool]]]] = {}
         self.wasted = 0  # calls issued ahead for loop items never reached (speculation)
         self.output: Any = None  # the Sequencer ordering output, from the first deferral
         self._output_token: Any = None
@@ -520,10 +523,14 @@ class Invocation:
         group = self.issuing
         for obj, may_mutate in touched:
             if group is not None:  # registered when the item is retired (in order)
-                entry = self.borrowed.get(id(obj))
-                if entry is not None:
-                    deps.extend(other for other, other_mutates in entry[1]
-                                if (may_mutate or other_mutates) and not other.done())
+                # ...but a call issued after one (of this loop, issued ahead) that may
+                # change the object must wait for it, as in plain Python.
+                for table in (self.borrowed, self.ahead):
+                    entry = table.get(id(obj))
+                    if entry is not None:
+                        deps.extend(other for other, other_mutates in entry[1]
+                                    if (may_mutate or other_mutates) and not other.done())
+                self.ahead.setdefault(id(obj), (obj, []))[1].append((pending, may_mutate))
                 group.borrows.append((obj, pending, may_mutate))
                 continue
             entry = self.borrowed.get(id(obj))
@@ -656,6 +663,7 @@ class Invocation:
         """The items not issued ahead, to run through the ordinary loop in order (a
         progress bar yields them itself, after the retired ones)."""
         self.issuing = None
+        self.ahead.clear()
         failed = bool(issued) and issued[-1][0].failure is not None
         if type(progress) is Progress:
             progress.finished = failed
