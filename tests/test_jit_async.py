@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import wavejit
+from overlap import assert_overlapped
 
 L = 0.1
 
@@ -47,11 +48,14 @@ async def p23(x: str) -> str:
     return a + b
 
 
+@pytest.mark.concurrency
 def test_23_independent_awaits_run_together() -> None:
     expected = run(p23("q"))
-    result, elapsed = timed(wavejit.jit(p23), "q")
+    jitted = wavejit.jit(p23)
+    result, elapsed = timed(jitted, "q")
     assert result == expected
     assert elapsed < 1.8 * L
+    assert_overlapped(jitted)
 
 
 async def fan(xs: list[str]) -> list[str]:
@@ -63,12 +67,15 @@ async def fan(xs: list[str]) -> list[str]:
     return first + out + sorted(scores.values())
 
 
+@pytest.mark.concurrency
 def test_async_fan_outs() -> None:
     xs = ["a", "bb", "ccc", "dddd"]
     expected = run(fan(xs))
-    result, elapsed = timed(wavejit.jit(fan), xs)
+    jitted = wavejit.jit(fan)
+    result, elapsed = timed(jitted, xs)
     assert result == expected
     assert elapsed < 3 * L  # three fan-outs of 4, each ~L
+    assert_overlapped(jitted, deferred=12, together=4)
 
 
 async def chained(x: str) -> str:
@@ -78,11 +85,14 @@ async def chained(x: str) -> str:
     return f"{b}/{c}"
 
 
+@pytest.mark.concurrency
 def test_async_data_flow() -> None:
     expected = run(chained("x"))
-    result, elapsed = timed(wavejit.jit(chained), "x")
+    jitted = wavejit.jit(chained)
+    result, elapsed = timed(jitted, "x")
     assert result == expected
     assert elapsed < 2.8 * L  # a then b (2L); c overlaps
+    assert_overlapped(jitted, deferred=3)
 
 
 async def two_failures(x: str) -> str:
