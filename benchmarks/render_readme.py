@@ -75,7 +75,7 @@ def render() -> str:
         f"{rounds} rounds (5 times as many for `cpu_only`), each timing every peer once, "
         "the order rotated by one each round. Every result is checked equal to the plain "
         "function's. Cells: wall ms, median (min-max); ideal: the critical path of the "
-        "latencies the server applied (plus the measured CPU work for `mixed`).",
+        "latencies the server was to apply (its latency model; plus the measured CPU work for `mixed`).",
         "",
         format_readme(scenarios),
         "",
