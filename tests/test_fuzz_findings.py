@@ -1,9 +1,7 @@
 """Mismatches the differential fuzzer (`test_fuzz.py`) found, shrunk to reproducers.
 
-Each is marked ``xfail(strict=True)`` until the jit is fixed: the test fails while the
-bug is there and turns into an error (XPASS) the moment it is fixed, so the fix must
-remove the mark and the test then guards the regression. Plain Python is the
-reference in each.
+Each was marked ``xfail(strict=True)`` until the jit was fixed (the mark came off with
+the fix); each now guards its regression. Plain Python is the reference in each.
 """
 
 from __future__ import annotations
@@ -11,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
-
-import pytest
 
 import wavejit
 
@@ -48,8 +44,6 @@ def outcome(fn: Any, n: int) -> tuple[Any, ...]:
     return ("returned", value, COUNTER)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: async: a global write in glue runs "
-                   "after an earlier awaited call failed (not a commit point)")
 def test_async_global_write_after_a_failing_await_does_not_happen() -> None:
     expected = outcome(global_write_after_a_failing_await, 1)
     assert expected == ("raised", ("bad input 'b!'",), 0)
@@ -86,8 +80,6 @@ def call_in_a_handler(log: list[str]) -> None:
         log.append("finally")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a deferred call in an except handler "
-                   "that fails is raised after the handler, without __context__")
 def test_a_failure_in_a_handler_keeps_its_context() -> None:
     expected = raised(call_in_a_handler, [])
     assert expected[3] == ("ValueError", ("bad", "a"), None, None)

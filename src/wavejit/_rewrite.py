@@ -94,6 +94,7 @@ class _Prescan:
     builtin_typed: set[str]  # locals only ever bound to literal displays
     comprehension_targets: set[str]  # locals of comprehensions (not in co_varnames)
     filled: set[str]  # receivers of x.append/extend/insert(...) and x[k] = ...
+    shared: set[str] = field(default_factory=set)  # declared global / nonlocal here
 
 
 _NESTED_SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -124,6 +125,7 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
     other |= {a.arg for a in (func.args.vararg, func.args.kwarg) if a is not None}
     comprehension_targets: set[str] = set()
     filled: set[str] = set()
+    shared: set[str] = set()
     handled: set[int] = set()  # Name targets of the assignments judged whole
     name_type, ast_type = ast.Name, ast.AST
 
@@ -176,6 +178,8 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
                 other.add(handler_name)
         elif kind in (ast.Global, ast.Nonlocal):
             other.update(cast("ast.Global | ast.Nonlocal", node).names)
+            if not nested:
+                shared.update(cast("ast.Global | ast.Nonlocal", node).names)
         elif kind in _NESTED_SCOPES:
             if kind is not ast.Lambda:
                 other.add(cast("ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef",
@@ -200,7 +204,7 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
 
     for stmt in func.body:
         visit(stmt, False)
-    return _Prescan(captured, literal - other, comprehension_targets, filled)
+    return _Prescan(captured, literal - other, comprehension_targets, filled, shared)
 
 
 class _Watched(set[str]):
@@ -237,6 +241,7 @@ class _Rewriter:
         self.builtin_typed = scan.builtin_typed
         self.filled = scan.filled
         self.captured = scan.captured
+        self.shared = scan.shared
         self.hooked = hooked  # tier 1: the only candidate sites
         self.may_pend = _Watched(may_pend)
         self.guarded = _Watched(guarded)  # names passed to candidate calls (borrow checks)
@@ -684,6 +689,20 @@ class _Rewriter:
         return out
 
     def stmt(self, node: ast.stmt) -> list[ast.stmt]:  # noqa: C901 - one case per kind
+        if self.shared and isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign,
+                                             ast.Delete)) and self._stores_shared(node):
+            # A store to a global / nonlocal name is seen by the caller: plain Python
+            # would not make it after an earlier call failed (a commit point).
+            return [_stmt("barrier"), *self.stmt_unshared(node)]
+        return self.stmt_unshared(node)
+
+    def _stores_shared(self, node: ast.stmt) -> bool:
+        targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete))
+                   else [node.target])  # type: ignore[attr-defined]
+        return any(isinstance(n, ast.Name) and n.id in self.shared
+                   for t in targets for n in ast.walk(t))
+
+    def stmt_unshared(self, node: ast.stmt) -> list[ast.stmt]:  # noqa: C901
         if isinstance(node, ast.Assign):
             return [self.assign(node)]
         if isinstance(node, ast.AnnAssign):
@@ -762,15 +781,17 @@ class _Rewriter:
                         node)]
         if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
             body = self.guarded_body(node.body)  # type: ignore[attr-defined]
-            # With a finally block, a failure in a handler or the else block must be
-            # raised inside it, so the finally block runs before it propagates.
+            # With a finally block, a failure in the else block must be raised inside
+            # it, so the finally block runs before it propagates. A handler's calls are
+            # always settled inside the handler: a failure there is raised while the
+            # handled exception is current (its __context__), as in plain Python.
             guarded = bool(node.finalbody)  # type: ignore[attr-defined]
             block = self.guarded_body if guarded else self.body
             handlers = []
             for h in node.handlers:  # type: ignore[attr-defined]
                 handlers.append(_at(ast.ExceptHandler(
                     type=self.expr(h.type, False) if h.type else None, name=h.name,
-                    body=block(h.body)), h))
+                    body=self.guarded_body(h.body)), h))
             new = _clone(node)
             new.body = body  # type: ignore[attr-defined]
             new.handlers = handlers  # type: ignore[attr-defined]
