@@ -578,3 +578,22 @@ def loop_of_a_writer_then_a_reader(items: list[str]) -> list[str]:
 def test_a_call_issued_ahead_waits_for_an_earlier_one_that_changes_its_argument() -> None:
     for _ in range(3):  # first call, and after the callees were measured
         run(loop_of_a_writer_then_a_reader, ITEMS[:4])
+
+
+def unknown_printing_helper(x: str) -> str:
+    print("in helper", x)  # no I/O: run inline, even while the loop issues calls
+    return x.upper()
+
+
+def loop_of_an_unknown_helper(items: list[str]) -> list[str]:
+    out = []
+    for x in items:
+        r = unknown_printing_helper(x) + classify(x)["label"]
+        print("back", r)
+        out.append(r)
+    return out
+
+
+def test_output_of_calls_run_inline_while_issuing_stays_in_program_order() -> None:
+    for _ in range(3):  # profiled inline, then known to be no I/O
+        run(loop_of_an_unknown_helper, ITEMS[:3], strategy="trace")

@@ -32,6 +32,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ._output import Slot
+
 __all__ = ["StopIssue", "IssueGroup", "HoistFailure", "Progress", "is_progress_bar",
            "materialized_items"]
 
@@ -53,7 +55,7 @@ class IssueGroup:
     """What one loop item issued ahead, per part, until it is retired."""
 
     __slots__ = ("parts", "borrows", "held", "committed", "failure", "hoist_failure",
-                 "lock", "part", "outputs")
+                 "lock", "part", "outputs", "seq", "stretch", "token")
 
     def __init__(self) -> None:
         self.parts: list[list[Any]] = [[]]  # Pendings per part, in spawn order
@@ -64,7 +66,12 @@ class IssueGroup:
         self.hoist_failure = False  # the failure is a hoisted call's: raised when taken
         self.lock = threading.Lock()
         self.part = 0
-        self.outputs: list[Any] = []  # output slots per part (see `_output`)
+        # Output slots per part, in program order: the calls' and, between them, what
+        # the caller wrote while issuing the item (linked with the part, see `_output`).
+        self.outputs: list[list[Any]] = [[]]  # Slots, and gated Pendings as markers
+        self.seq: Any = None  # the invocation's Sequencer
+        self.stretch: Slot | None = None  # the caller's current stretch of output
+        self.token: Any = None  # the output sink while the item is issued
 
     def add(self, pending: Any) -> None:
         self.parts[self.part].append(pending)
@@ -72,7 +79,23 @@ class IssueGroup:
     def start_part(self, index: int) -> None:
         while len(self.parts) <= index:
             self.parts.append([])
+            self.outputs.append([])
         self.part = index
+        self.stretch = None
+
+    def add_slot(self, slot: Any) -> None:
+        """A call issued for this item: its output goes at its place in the part."""
+        self.outputs[self.part].append(slot)
+        self.stretch = None
+
+    def write(self, index: int, text: str) -> None:
+        """The caller's output while issuing the item (an inline call that prints):
+        kept in a complete slot after the part's calls so far."""
+        if self.stretch is None:
+            self.stretch = Slot(self.seq)
+            self.stretch.complete = True
+            self.outputs[self.part].append(self.stretch)
+        self.stretch.buffer.append((index, text))
 
     def hold(self, pending: Any) -> bool:
         """Keep `pending` until the item is committed; False if it already is."""

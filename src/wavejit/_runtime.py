@@ -495,6 +495,8 @@ class Invocation:
             self._commit_after(deps)
         self._spawn(pending)
         if gated:
+            if self.issuing is not None:
+                self.issuing.add_slot(pending)  # a marker: its output is the caller's
             pending.gated = True
             pending.effects = decision.effects
             pending.deps = deps
@@ -578,15 +580,26 @@ class Invocation:
         return all(is_shareable(a, safe) for a in args) and all(
             is_shareable(a, safe) for a in kwargs.values())
 
-    def _give_slot(self, pending: Pending) -> None:
-        """Order the call's output: linked now, or when its loop item is retired."""
+    def _sequencer(self) -> Any:
         seq = self.output
         if seq is None:
             seq, self._output_token = _begin_output()
             self.output = seq
+        return seq
+
+    def _end_item_output(self, group: IssueGroup) -> None:
+        if group.token is not None:
+            _output_sink.reset(group.token)
+            group.token = None
+
+    def _give_slot(self, pending: Pending) -> None:
+        """Order the call's output: linked now, or when its loop item is retired."""
+        seq = self._sequencer()
         pending.slot = Slot(seq)
         if self.issuing is None:
             seq.link(pending.slot)
+        else:
+            self.issuing.add_slot(pending.slot)
 
     def _spawn(self, pending: Pending) -> None:
         """Record a new Pending: in program order, or in the loop item being issued."""
@@ -629,6 +642,8 @@ class Invocation:
         group = IssueGroup()
         self.issuing = group
         self.unlinked.append(group)
+        group.seq = self._sequencer()
+        group.token = _output_sink.set(group)  # what the caller prints meanwhile
         return group
 
     def issue_part(self, group: IssueGroup, index: int) -> None:
@@ -637,12 +652,14 @@ class Invocation:
     def issue_commit(self, group: IssueGroup) -> None:
         """The item is issued: start what it holds."""
         self.issuing = None
+        self._end_item_output(group)
         for pending in group.commit():
             self._submit(pending)
 
     def issue_stop(self, group: IssueGroup) -> None:
         """A hook raised `StopIssue`: drop the item (nothing of it has started)."""
         self.issuing = None
+        self._end_item_output(group)
         group.commit()
         for pending in group.pendings():
             pending.cancel()
@@ -702,14 +719,25 @@ class Invocation:
                     self.borrowed[id(obj)] = (obj, [(pending, may_mutate)])
                 else:
                     entry[1].append((pending, may_mutate))
+        # The part's output, in program order: the calls' slots, what the caller wrote
+        # while issuing it, and markers for the gated calls (run here, in order).
+        entries = group.outputs[index] if index < len(group.outputs) else []
+        cursor = 0
         for pending in part:
             pending.group = None
-            if pending.gated:
-                self._run_gated(pending)
-            else:
+            if not pending.gated:
                 self.spawned.append(pending)
-                if type(pending.slot) is Slot:
-                    pending.slot.seq.link(pending.slot)
+                continue
+            while cursor < len(entries) and entries[cursor] is not pending:
+                entry = entries[cursor]
+                if type(entry) is Slot:
+                    entry.seq.link(entry)
+                cursor += 1
+            cursor += 1
+            self._run_gated(pending)
+        for entry in entries[cursor:]:
+            if type(entry) is Slot:
+                entry.seq.link(entry)
 
     def _run_gated(self, pending: Pending) -> None:
         """Run a call issued ahead that has effects, here: at its program point, after
