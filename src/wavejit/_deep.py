@@ -5,8 +5,8 @@ Real programs keep their fan-out in helpers: the decorated ``main`` calls
 would run that loop in order. So when a jitted function calls a Python function or
 method *of the program* (its code is not in the standard library or an installed
 package) whose source scan found I/O and that has something to overlap (a loop or a
-comprehension, several calls, or a call to another such helper), the call goes to the
-helper's *twin*: the same
+comprehension that calls, or I/O only through another helper it calls), the call goes
+to the helper's *twin*: the same
 function wrapped in `wavejit.jit`, made once per function object and kept while the
 function lives. The twin has the jit's own guarantees (same results, effects in order;
 unsupported code runs plain), so calling it instead changes only how long it takes.
@@ -58,15 +58,15 @@ def _has_something_to_overlap(func: types.FunctionType) -> bool:
         node = function_def(func, name=func.__code__.co_name)
     except (NoSource, OSError):
         return False
-    calls = 0
+    # A loop or comprehension that calls something: what a twin can overlap. (Calls
+    # one after another in a helper that does its own I/O rarely overlap, and a twin
+    # would cost each call a second thread.)
     for sub in ast.walk(node):
         if isinstance(sub, (ast.For, ast.While, ast.ListComp, ast.DictComp, ast.SetComp,
                             ast.GeneratorExp)):
-            if any(isinstance(n, ast.Call) for n in ast.walk(sub)):
+            if any(isinstance(n, (ast.Call, ast.Await)) for n in ast.walk(sub)):
                 return True
-        elif isinstance(sub, ast.Call):
-            calls += 1
-    return calls >= 2
+    return False
 
 
 def twin_of(fn: Any, indirect: bool = False) -> Any:
