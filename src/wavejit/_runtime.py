@@ -657,12 +657,15 @@ class Invocation:
             self._submit(pending)
 
     def issue_stop(self, group: IssueGroup) -> None:
-        """A hook raised `StopIssue`: drop the item (nothing of it has started)."""
+        """A hook raised `StopIssue`: drop the item (nothing of it has started).
+
+        Cancelled before the group stops holding: a dependency finishing meanwhile (on
+        a pool thread) must find them cancelled, not submit them."""
         self.issuing = None
         self._end_item_output(group)
-        group.commit()
         for pending in group.pendings():
             pending.cancel()
+        group.commit()
         self.unlinked.remove(group)
 
     def issue_failed(self, group: IssueGroup, exc: BaseException) -> None:
