@@ -355,6 +355,11 @@ class Invocation:
             # calls (a loop of "fetch, then compute on it" overlaps its fetches).
             site.count_continuation()
             return self._defer(site, decision, fn, args, kwargs)
+        if self.issuing is not None and (decision.profile or decision.info.io):
+            # Not deferred, yet it may do I/O (being measured, or known I/O the strategy
+            # keeps inline): run ahead, it would be made again if the item is dropped.
+            # It runs inline when its item is retired.
+            return self._defer(site, decision, fn, args, kwargs, gated=True)
         if decision.effects and self.settled < len(self.spawned):
             self._commit(fn)
         if self.owned:  # the callee may keep what it is given: no longer ours alone
