@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
+import linecache
+import symtable
 import types
 from typing import Any
 
@@ -83,15 +86,22 @@ def _names(code: types.CodeType) -> set[str]:
 
 
 def _imported(fn: types.FunctionType, name: str) -> bool:
-    value = fn.__globals__.get(name)
-    if value is None:
-        return False
-    if isinstance(value, types.ModuleType):
-        return True
-    if not isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
-        return False  # an object the module made (``chain = prompt | llm``), not imported
-    module = getattr(value, "__module__", None)
-    return isinstance(module, str) and module != fn.__module__
+    """Was `name` bound by an import at module level? (What the compiler checks: such a
+    name's ``name.f()`` compiles as LOAD_ATTR, another global's as LOAD_METHOD.)"""
+    return name in _module_imports(fn.__code__.co_filename)
+
+
+@functools.lru_cache(maxsize=256)
+def _module_imports(filename: str) -> frozenset[str]:
+    """The module-level names an import statement binds, by the symbol table."""
+    lines = linecache.getlines(filename)
+    if not lines:
+        return frozenset()
+    try:
+        table = symtable.symtable("".join(lines), filename, "exec")
+    except (SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(s.get_name() for s in table.get_symbols() if s.is_imported())
 
 
 def _future_flags(fn: types.FunctionType) -> int:
