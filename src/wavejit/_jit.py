@@ -17,17 +17,21 @@ its evidence; ``last_run`` is a `RunRecord` of the last invocation's deferred ca
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
+import logging
 import os
 import threading
 import time
 import types
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from ._compile import Unsupported
 from ._executors import resolve_executor
 from ._hints import describe
+from ._observe import close_invocation_bar, want_bars
 from ._operator import Operator
 from ._report import Report, RunRecord, SiteReport
 from ._runtime import Invocation
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
     from ._async_runtime import AsyncInvocation
 
 __all__ = ["jit", "JitFunction", "PLAIN_AFTER"]
+
+log = logging.getLogger("wavejit")  # see _observe
 
 # A jitted function keeps the plain function's parameters (P) and return type (R).
 P = ParamSpec("P")
@@ -63,7 +69,8 @@ class JitFunction(Generic[P, R]):
 
     def __init__(self, fn: Callable[P, R], *, strategy: str = "auto",
                  max_workers: int | None = None, executor: object = None,
-                 enabled: bool = True, speculate: bool = False) -> None:
+                 enabled: bool = True, speculate: bool = False,
+                 progress: bool = False) -> None:
         if strategy not in STRATEGY_NAMES:
             raise ValueError(f"unknown strategy {strategy!r}: choose one of "
                              f"{', '.join(STRATEGY_NAMES)}")
@@ -76,6 +83,9 @@ class JitFunction(Generic[P, R]):
         self.max_workers = max_workers
         self.executor = executor
         self.speculate = speculate
+        self.progress = progress
+        if progress:
+            _want_progress(fn)
         self._fn = fn
         self._lock = threading.Lock()
         self._compiled: CompiledFunction | None = None
@@ -170,12 +180,17 @@ class JitFunction(Generic[P, R]):
         self._impl = impl
 
     def _go_plain(self, reason: str, fallback: bool = False) -> None:
+        log.info("wavejit: %s runs as the plain function%s: %s",
+                 getattr(self._fn, "__qualname__", self._fn),
+                 " (fallback)" if fallback else "", reason)
         self._plain_reason = reason
         self._fallback = fallback
         self._impl = self._fn
         self._last_run = None  # rebuilt marked stale: it is from before
 
     def _record(self, inv: Invocation | AsyncInvocation) -> None:
+        if self.progress:  # its deferred calls have finished: close its bar
+            close_invocation_bar(inv)
         # Built on demand: most invocations are never inspected.
         self._last_invocation = (inv, time.perf_counter())
         self._last_run = None
@@ -243,6 +258,18 @@ class JitFunction(Generic[P, R]):
         )
 
 
+def _want_progress(fn: Any) -> None:
+    """``jit(progress=True)``: bars from now on; warn if ``tqdm`` is missing."""
+    want_bars()
+    try:
+        importlib.import_module("tqdm")  # the `progress` extra, imported only now
+    except ImportError:
+        warnings.warn(
+            f"jit(progress=True) on {getattr(fn, '__qualname__', fn)!r}: tqdm is not "
+            "installed (pip install 'wavejit[progress]'), so no progress bar is shown",
+            stacklevel=4)
+
+
 def _jit_operator_class(cls: type[Operator], decorate: Callable[[Any], Any]) -> type[Operator]:
     """Jit the class's forward, and each new instance's sub-operators (at __init__)."""
     forward = cls.__dict__.get("forward")
@@ -288,23 +315,27 @@ class _Decorator(Protocol):
 @overload
 def jit(fn: type[_OpT], /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
         max_workers: int | None = None, executor: object = None,
-        enabled: bool = True, speculate: bool = False) -> type[_OpT]: ...
+        enabled: bool = True, speculate: bool = False,
+        progress: bool = False) -> type[_OpT]: ...
 @overload
 def jit(fn: _OpT, /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
         max_workers: int | None = None, executor: object = None,
-        enabled: bool = True, speculate: bool = False) -> _OpT: ...
+        enabled: bool = True, speculate: bool = False,
+        progress: bool = False) -> _OpT: ...
 @overload
 def jit(fn: Callable[P, R], /, *, strategy: str = "auto",
         max_workers: int | None = None, executor: object = None,
-        enabled: bool = True, speculate: bool = False) -> JitFunction[P, R]: ...
+        enabled: bool = True, speculate: bool = False,
+        progress: bool = False) -> JitFunction[P, R]: ...
 @overload
 def jit(*, strategy: str = "auto", max_workers: int | None = None,
         executor: object = None, enabled: bool = True,
-        speculate: bool = False) -> _Decorator: ...
+        speculate: bool = False, progress: bool = False) -> _Decorator: ...
 
 
 def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = None,
-        executor: object = None, enabled: bool = True, speculate: bool = False) -> Any:
+        executor: object = None, enabled: bool = True, speculate: bool = False,
+        progress: bool = False) -> Any:
     """Run the independent I/O calls of `fn` concurrently; same results as plain `fn`.
 
     Use as ``@jit``, ``@jit(...)`` or ``jit(fn)``. Options: ``max_workers`` caps the
@@ -313,7 +344,9 @@ def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = 
     ``enabled=False`` (or ``WAVEJIT_DISABLE=1``) runs the plain function;
     ``speculate=True`` lets a loop that may ``break`` or ``return`` issue later
     iterations' calls early (results past the exit are discarded, unstarted calls
-    cancelled; ``last_run.wasted`` counts the rest).
+    cancelled; ``last_run.wasted`` counts the rest); ``progress=True`` shows a ``tqdm``
+    bar of each invocation's deferred calls (the ``progress`` extra; without ``tqdm``
+    a warning at decoration, and no bar).
     """
     def decorate(target: Any) -> Any:
         if isinstance(target, type) and issubclass(target, Operator):
@@ -330,7 +363,8 @@ def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = 
         if not callable(target):
             raise TypeError(f"jit() needs a function, got {type(target).__name__}")
         return JitFunction(target, strategy=strategy, max_workers=max_workers,
-                           executor=executor, enabled=enabled, speculate=speculate)
+                           executor=executor, enabled=enabled, speculate=speculate,
+                           progress=progress)
 
     if fn is None:
         return decorate

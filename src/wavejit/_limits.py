@@ -421,16 +421,16 @@ def run(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], counted: bool = 
     """
     if not counted:
         return fn(*args, **kwargs)
-    if not observing():
+    if not observing(owner):
         return _run(fn, args, kwargs, owner)
-    bar = call_started(fn)
+    bar, token = call_started(fn, owner)  # a progress bar, DEBUG logging (_observe)
     failed = True
     try:
         result = _run(fn, args, kwargs, owner)
         failed = False
         return result
     finally:
-        call_finished(fn, bar, failed)
+        call_finished(fn, bar, failed, token)
 
 
 def run_inline(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import logging
 import os
 import threading
 import types
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from ._jit import JitFunction
 
 __all__ = ["CompiledFunction", "Version", "PLAIN_AFTER", "TIER1_AFTER", "call_records"]
+
+log = logging.getLogger("wavejit")  # see _observe
 
 # Invocations that defer nothing before a function is run as plain code from then on.
 PLAIN_AFTER = 2
@@ -98,6 +101,7 @@ class CompiledFunction:
         self.deferring_invocations = 0
         self.reprofile_reason: str | None = None
         self._lock = threading.Lock()
+        self._logged: dict[tuple[int, Any], bool] = {}  # (site, callee) -> logged defer
 
     @property
     def function(self) -> types.FunctionType:
@@ -139,10 +143,13 @@ class CompiledFunction:
 
     def finished(self, version: Version, inv: Invocation | AsyncInvocation) -> None:
         self.invocations += 1
+        if log.isEnabledFor(logging.INFO):
+            self._log_verdicts()
         if version.tier == 1:
             if inv.deferred_count:
                 self.owner._record(inv)
             if self.reprofile_reason is not None:
+                log.info("wavejit: %s", self.reprofile_reason)
                 self.owner._set_impl(self.function)  # back to tier 0: measure again
             return
         if inv.deferred_count or any(site.promoted or site.twin_calls for site in self.sites):
@@ -184,6 +191,30 @@ class CompiledFunction:
             self.deferring_invocations = 0
             assert self.tier1.function is not None
             self.owner._set_impl(self.tier1.function)
+            log.debug("wavejit: %s: %s", self.source_function.__qualname__, self.tier)
+
+    def _log_verdicts(self) -> None:
+        """Log each site's verdict per callee when first made (DEBUG) and when it
+        changes (INFO): a demotion (deferred before, kept inline now: measured not
+        I/O-bound or CPU-dense) or a promotion (measured I/O-bound)."""
+        logged = self._logged
+        for site in self.sites:
+            for key, decision in list(site._decisions.items()):
+                before = logged.get((site.index, key))
+                if before is decision.defer:
+                    continue
+                logged[(site.index, key)] = decision.defer
+                name = site.callee_names.get(key, "?")
+                if before is None:
+                    log.debug("wavejit: %s: %s %s: %s", site.label, name,
+                              "deferred" if decision.defer else "kept inline",
+                              decision.reason)
+                elif before:
+                    log.info("wavejit: %s: %s demoted, kept inline from now on: %s",
+                             site.label, name, decision.reason)
+                else:
+                    log.info("wavejit: %s: %s promoted, deferred from now on: %s",
+                             site.label, name, decision.reason)
 
     def _guard_failed(self, site: Site, callee: str) -> None:
         self.reprofile_reason = f"{site.label} saw a new callee {callee}: re-profiling"
