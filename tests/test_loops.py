@@ -597,3 +597,104 @@ def loop_of_an_unknown_helper(items: list[str]) -> list[str]:
 def test_output_of_calls_run_inline_while_issuing_stays_in_program_order() -> None:
     for _ in range(3):  # profiled inline, then known to be no I/O
         run(loop_of_an_unknown_helper, ITEMS[:3], strategy="trace")
+
+
+# -- nested loops: one loop over the pairs (see wavejit._nested) ----------------------
+
+
+def grid_of_scores(metrics: dict[str, str], summaries: dict[str, str]
+                   ) -> tuple[dict[str, list[Any]], str]:
+    """G-Eval's shape: every metric x every summary, each score used right away."""
+    data: dict[str, list[Any]] = {"metric": [], "summary": [], "score": []}
+    for metric, criteria in metrics.items():
+        for name, summary in summaries.items():
+            data["metric"].append(metric)
+            data["summary"].append(name)
+            r = classify(criteria + summary)
+            print(metric, name, r["n"])
+            data["score"].append(r["n"])
+    return data, metric  # plain leaves the last outer item bound
+
+
+@pytest.mark.concurrency
+def test_nested_loops_are_issued_ahead_as_one_loop_over_pairs() -> None:
+    metrics = {"relevance": "r", "coherence": "c", "fluency": "f"}
+    summaries = {"one": "x", "two": "yy"}
+    *_, wall, jitted = run(grid_of_scores, metrics, summaries)
+    assert_overlapped(jitted, wall)
+    loops = jitted.explain().loops
+    assert any("nested loops, as one loop over pairs: issued ahead" in n for n in loops), loops
+
+
+def inner_reads_the_outer_item(docs: list[dict[str, Any]]) -> tuple[list[Any], Any, Any]:
+    out = []
+    for doc in docs:
+        for q in doc["questions"]:  # the last doc has none: `doc` is still the last one
+            out.append(classify(doc["title"] + q)["label"])
+            print(out[-1])
+    return out, doc, q
+
+
+def inner_fails_midway(docs: list[dict[str, Any]]) -> list[Any]:
+    out = []
+    for doc in docs:
+        for q in doc["questions"]:  # the third doc has no "questions": KeyError there
+            out.append(classify(q)["label"])
+            print("scored", q)
+    return out
+
+
+def body_changes_the_inner_container(groups: list[str]) -> dict[str, list[str]]:
+    seen: dict[str, list[str]] = {"a": ["x"], "b": ["y"]}
+    for g in groups:
+        for item in seen[g]:
+            print(classify(item + g)["label"])
+        seen[g].append(g)  # not a lone inner loop: in order
+    return seen
+
+
+def inner_break(groups: list[list[str]]) -> list[Any]:
+    out = []
+    for group in groups:
+        for x in group:
+            if x == "stop":
+                break  # leaves only the inner loop
+            out.append(classify(x)["label"])
+    return out
+
+
+def outer_is_a_generator(n: int) -> list[Any]:
+    out = []
+    for i in (k for k in range(n)):
+        for x in ["p", "q"]:
+            out.append(classify(x * (i + 1))["label"])
+    return out
+
+
+@pytest.mark.parametrize("fn, arg", [
+    (inner_reads_the_outer_item, [{"title": "t", "questions": ["a", "b"]},
+                                  {"title": "u", "questions": ["c"]},
+                                  {"title": "v", "questions": []}]),
+    (body_changes_the_inner_container, ["a", "b", "a"]),
+    (inner_break, [["a", "stop", "b"], ["c", "d"]]),
+    (outer_is_a_generator, 3),
+], ids=lambda v: getattr(v, "__name__", "arg"))
+def test_nested_loops_give_the_plain_answer(fn: Callable[..., Any], arg: Any) -> None:
+    run(fn, arg)
+
+
+def test_a_nested_inner_iterable_that_raises_raises_where_plain_python_does() -> None:
+    docs = [{"questions": ["a", "b"]}, {"questions": ["c"]}, {}, {"questions": ["d"]}]
+    out = io.StringIO()
+    _calls.clear()
+    with contextlib.redirect_stdout(out), pytest.raises(KeyError) as plain_error:
+        inner_fails_midway(_fresh((docs,))[0])
+    plain_calls = list(_calls)
+    jitted = wavejit.jit(inner_fails_midway)
+    jit_out = io.StringIO()
+    _calls.clear()
+    with contextlib.redirect_stdout(jit_out), pytest.raises(KeyError) as jit_error:
+        jitted(_fresh((docs,))[0])
+    assert jit_error.value.args == plain_error.value.args
+    assert jit_out.getvalue() == out.getvalue()
+    assert _calls == plain_calls  # no call for "d": plain Python never reached it

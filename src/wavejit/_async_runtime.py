@@ -21,9 +21,11 @@ import time
 import types
 from typing import Any
 
+from . import _limits
 from ._deep import bind_twin
 from ._errors import add_note
 from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
+from ._nested import nested_items
 from ._output import Slot
 from ._output import begin as _begin_output
 from ._output import end as _end_output
@@ -89,7 +91,8 @@ async def _run_body(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
     kwargs = {k: await inv.resolve(v) for k, v in kwargs.items()}
     pending.started = time.perf_counter()
     try:
-        return await fn(*args, **kwargs)
+        # Provider limits, re-issue on 429, @wavejit.io options, progress (_limits).
+        return await _limits.arun(fn, args, kwargs, pending.site is not None, inv)
     except BaseException as exc:
         if pending.site is not None:
             add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
@@ -217,6 +220,7 @@ class AsyncInvocation:
             group.add(pending)
 
     # -- loops issued ahead (see `_issue`, `_runtime`) --------------------------------
+    nested = staticmethod(nested_items)  # nested loops as one loop over pairs
 
     async def loop_items(self, wrapper: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                          distinct: bool) -> tuple[list[Any] | None, Any]:

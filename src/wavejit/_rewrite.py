@@ -256,6 +256,7 @@ class _Rewriter:
         self._glue_names: dict[int, tuple[list[str], list[str]]] = {}
         self._site_of: dict[int, int] = {}  # id(call node) -> its site index
         self.loops = 0  # loops issued ahead so far (names their temporaries)
+        self.nests = 0  # nested loops run as one loop over pairs (see _nested)
         self.loop_notes: dict[int, str] = {}  # line of a for loop -> how it runs
         # While rewriting the retired part of a loop issued ahead: id(hoisted call) ->
         # (its temporary, the item's group variable, its part index).
@@ -747,8 +748,9 @@ class _Rewriter:
             return [_at(cls(test=test, body=body, orelse=orelse), node)]
         if isinstance(node, ast.For):
             from ._distribute import issue_ahead
+            from ._nested import flatten_nested
 
-            issued = issue_ahead(self, node)
+            issued = flatten_nested(self, node) or issue_ahead(self, node)
             if issued is not None:
                 return issued
             return self.ordinary_for(node)
