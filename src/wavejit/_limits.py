@@ -41,7 +41,9 @@ module attribute (`clock`) so tests can replace them with a fake clock.
 
 from __future__ import annotations
 
+import collections
 import contextvars
+import inspect
 import logging
 import math
 import random
@@ -66,7 +68,7 @@ from ._providers import (
 )
 
 __all__ = [
-    "CallPolicy", "Limiter", "TokenBucket", "limit", "limiter", "run", "snapshot",
+    "CallPolicy", "Limiter", "TokenBucket", "arun", "limit", "limiter", "run", "snapshot",
     "rate_limit_info", "provider_key", "reissue_safe", "reset",
 ]
 
@@ -123,14 +125,18 @@ class TokenBucket:
         self.stamp = clock.monotonic()
         self.lock = threading.Lock()
 
-    def take(self) -> float:
-        """Take a token; returns the seconds slept for it."""
+    def reserve(self) -> float:
+        """Take a token; returns the seconds to wait before using it."""
         with self.lock:
             now = clock.monotonic()
             self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
             self.tokens -= 1.0
-            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+            return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+    def take(self) -> float:
+        """Take a token; returns the seconds slept for it."""
+        wait = self.reserve()
         if wait > 0:
             clock.sleep(wait)
         return wait
@@ -153,6 +159,8 @@ class Limiter:
         self.epoch = 0
         self.bucket: TokenBucket | None = None
         self.cond = threading.Condition(threading.Lock())
+        # Tasks waiting for a slot (`aacquire`): [loop, future, woken], FIFO.
+        self.awaiters: collections.deque[list[Any]] = collections.deque()
         self.calls = 0
         self.throttled = 0  # calls that waited for a slot
         self.refused = 0  # rate-limit errors seen
@@ -174,6 +182,7 @@ class Limiter:
                 if self.limit == math.inf or self.limit < 1:
                     self.limit = max_concurrency
                 self.cond.notify_all()
+                self._wake(len(self.awaiters))
             if rate is not None:
                 self.bucket = TokenBucket(parse_rate(rate))
 
@@ -182,18 +191,68 @@ class Limiter:
         with self.cond:
             self.calls += 1
             if self.in_flight >= self.limit:
-                self.throttled += 1
-                if self.throttled == 1 or self.throttled % 100 == 0:
-                    log.info("wavejit: throttling %s at %d concurrent calls (%d waited)",
-                             self.key, int(self.limit), self.throttled)
+                self._throttled()
                 while self.in_flight >= self.limit:  # an integer, or inf
                     self.cond.wait()
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-            epoch, crowded = self.epoch, self.in_flight > 1
+            epoch, crowded = self._take_slot()
         if self.bucket is not None:
             self.bucket.take()
         return epoch, crowded
+
+    async def aacquire(self) -> tuple[int, bool]:
+        """`acquire` for a task: wait on a future, not the thread. A release wakes as
+        many waiting tasks (through their loop, ``call_soon_threadsafe``) as waiting
+        threads; each checks again, as a thread woken from ``cond.wait`` does."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with self.cond:
+            self.calls += 1
+            if self.in_flight >= self.limit:
+                self._throttled()
+        while True:
+            with self.cond:
+                if self.in_flight < self.limit:
+                    epoch, crowded = self._take_slot()
+                    break
+                waiter: list[Any] = [loop, loop.create_future(), False]
+                self.awaiters.append(waiter)
+            try:
+                await waiter[1]
+            except BaseException:  # cancelled: leave the queue, pass on a wake-up
+                with self.cond:
+                    if waiter[2]:
+                        self._wake(1)
+                    else:
+                        self.awaiters.remove(waiter)
+                raise
+        if self.bucket is not None:
+            wait = self.bucket.reserve()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        return epoch, crowded
+
+    def _throttled(self) -> None:  # under self.cond
+        self.throttled += 1
+        if self.throttled == 1 or self.throttled % 100 == 0:
+            log.info("wavejit: throttling %s at %d concurrent calls (%d waited)",
+                     self.key, int(self.limit), self.throttled)
+
+    def _take_slot(self) -> tuple[int, bool]:  # under self.cond
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        return self.epoch, self.in_flight > 1
+
+    def _wake(self, count: int) -> None:
+        """Wake up to `count` waiting tasks (under self.cond)."""
+        while count > 0 and self.awaiters:
+            waiter = self.awaiters.popleft()
+            waiter[2] = True
+            try:
+                waiter[0].call_soon_threadsafe(_resolve, waiter[1])
+            except RuntimeError:  # its loop is closed: the task is gone
+                continue
+            count -= 1
 
     def release(self, epoch: int, refused: bool) -> bool:
         """End a call; adapt the limit. Returns True if others were in flight."""
@@ -222,9 +281,19 @@ class Limiter:
             self.in_flight -= 1
             if self.limit == math.inf:
                 self.cond.notify_all()
+                if self.awaiters:
+                    self._wake(len(self.awaiters))
             else:  # wake as many waiters as there are free slots (FIFO)
-                self.cond.notify(max(1, int(self.limit) - self.in_flight))
+                free = max(1, int(self.limit) - self.in_flight)
+                self.cond.notify(free)
+                if self.awaiters:
+                    self._wake(free)
         return crowded
+
+
+def _resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _limiters: dict[Any, Limiter] = {}
@@ -556,3 +625,157 @@ def _attempts(keys: tuple[Any, ...], limiters: list[Limiter], fn: Any,
         for lim, epoch, _ in held:
             lim.release(epoch, False)
         return result
+
+
+# -- the async twin ----------------------------------------------------------------------
+
+
+async def arun(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], counted: bool = True,
+               owner: Any = None) -> Any:
+    """``await fn(*args, **kwargs)`` as a deferred awaited call of a jitted ``async
+    def`` (from ``_async_runtime``): `run`'s limits, re-issue and ``@wavejit.io``
+    options, waiting on the event loop instead of blocking it. The same limiters as
+    the threads': one provider's calls share one limit, sync or async."""
+    if not counted:
+        return await fn(*args, **kwargs)
+    if not observing(owner):
+        return await _arun(fn, args, kwargs, owner)
+    bar, token = call_started(fn, owner)
+    failed = True
+    try:
+        result = await _arun(fn, args, kwargs, owner)
+        failed = False
+        return result
+    finally:
+        call_finished(fn, bar, failed, token)
+
+
+async def _arun(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], owner: Any) -> Any:
+    import asyncio
+
+    key, plan = _plan(fn)
+    keys = _call_keys(fn, key, plan, args, kwargs)
+    policy = plan.policy
+    if policy is None or not (policy.retries or policy.timeout is not None):
+        if not keys:
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                refusal = rate_limit_info(exc)
+                if refusal is None or refusal.host is None:
+                    raise
+                _learn(fn, refusal.host)
+                found = limiter(refusal.host)
+                found.refused += 1
+                if not reissue_safe(fn):
+                    raise
+                found.reissued += 1
+                await asyncio.sleep(backoff_delay(0, refusal.retry_after))
+                keys = (refusal.host,)
+
+        def call() -> Any:
+            return fn(*args, **kwargs)
+    else:
+        call = _apolicy_call(policy, fn, args, kwargs)
+    holding = _holding.get()
+    keys = tuple(sorted({k for k in keys if k not in holding}, key=repr))
+    if not keys:
+        return await call()
+    token = _holding.set(holding | set(keys))  # this task's own context
+    try:
+        return await _aattempts(keys, [limiter(k) for k in keys], fn, call, owner)
+    finally:
+        _holding.reset(token)
+
+
+async def _aattempts(keys: tuple[Any, ...], limiters: list[Limiter], fn: Any,
+                     call: Callable[[], Any], owner: Any) -> Any:
+    """`_attempts` for a task: the same slots, refusals and re-issues."""
+    import asyncio
+
+    safe: bool | None = None
+    attempt = 0
+    while True:
+        held: list[tuple[Limiter, int, bool]] = []
+        try:
+            for lim in limiters:
+                epoch, crowded = await lim.aacquire()
+                held.append((lim, epoch, crowded))
+        except BaseException:
+            for lim, epoch, _ in held:
+                lim.release(epoch, False)
+            raise
+        try:
+            result = await call()
+        except BaseException as exc:
+            refusal = rate_limit_info(exc) if isinstance(exc, Exception) else None
+            crowded_any = False
+            for lim, epoch, crowded in held:
+                crowded_any |= lim.release(epoch, refusal is not None) or crowded
+            if refusal is None or not crowded_any or attempt >= MAX_REISSUES:
+                raise
+            if safe is None:
+                safe = reissue_safe(fn)
+            if not safe:
+                raise
+            if refusal.host is not None and refusal.host not in keys:
+                _learn(fn, refusal.host)
+                keys = (*keys, refusal.host)
+                limiters.append(limiter(refusal.host))
+            for lim in limiters:
+                lim.reissued += 1
+            delay = backoff_delay(attempt, refusal.retry_after)
+            attempt += 1
+            log.debug("wavejit: re-issuing %s in %.3f s (attempt %d)", _name(fn), delay,
+                      attempt)
+            await asyncio.sleep(delay)
+            continue
+        for lim, epoch, _ in held:
+            lim.release(epoch, False)
+        return result
+
+
+def _apolicy_call(policy: CallPolicy, fn: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Callable[[], Any]:
+    """`_policy.policy_call` for an awaited call: retries spaced by ``asyncio.sleep``;
+    a timeout cancels the call (a task can be cancelled, unlike a thread) and raises
+    the builtin ``TimeoutError``. A ``tenacity`` policy runs as ``AsyncRetrying`` if
+    it is one, else is not applied to awaited calls."""
+    import asyncio
+
+    retries = policy.retries
+    if retries and not reissue_safe(fn):
+        if not policy.warned:
+            policy.warned.append(True)
+            log.warning("wavejit: %s has effects (its scan shows writes): not retried",
+                        _name(fn))
+        retries = 0
+
+    async def attempts() -> Any:
+        if not isinstance(retries, int):
+            if inspect.iscoroutinefunction(type(retries).__call__):
+                return await retries(fn, *args, **kwargs)  # tenacity.AsyncRetrying
+            return await fn(*args, **kwargs)
+        attempt = 0
+        while True:
+            try:
+                return await fn(*args, **kwargs)
+            except policy.retry_on as exc:
+                if attempt >= retries:
+                    raise
+                delay = policy.delay(attempt)
+                attempt += 1
+                log.info("wavejit: retrying %s after %s (attempt %d of %d, in %.3f s)",
+                         _name(fn), type(exc).__name__, attempt, retries, delay)
+                await asyncio.sleep(delay)
+
+    async def call() -> Any:
+        if policy.timeout is None:
+            return await attempts()
+        try:
+            return await asyncio.wait_for(attempts(), policy.timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{_name(fn)} did not finish within {policy.timeout} s "
+                               f"(@wavejit.io(timeout={policy.timeout}))") from None
+
+    return call
