@@ -25,15 +25,18 @@ network address).
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.metadata
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 CALL = 0.05
+T = TypeVar("T")
 
 # Imported by name below (``import bench_cluster``) so workers find the functions.
 if str(HERE) not in sys.path:
@@ -84,7 +87,7 @@ def calibrate(seconds: float) -> int:
     return max(1, int(seconds / per_round))
 
 
-def cpu_seconds(executor: Any) -> float | None:
+def cpu_seconds(executor: object) -> float | None:
     """CPU time of the processes that run the items: this one (threads) or the Dask
     workers (Ray's actors are not asked: None)."""
     if executor is None:
@@ -95,7 +98,7 @@ def cpu_seconds(executor: Any) -> float | None:
     return None
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
@@ -110,7 +113,6 @@ def main() -> None:
     parser.add_argument("--cpu-ms", type=float, default=40.0)
     args = parser.parse_args()
 
-    import dask
     import distributed
     import ray
 
@@ -121,20 +123,21 @@ def main() -> None:
     rounds = calibrate(args.cpu_ms / 1000)
     print(f"# bench_cluster: {os.cpu_count()} cores (load average "
           f"{os.getloadavg()[0]:.1f} at the start), Python {sys.version.split()[0]}, "
-          f"dask {dask.__version__}, ray {ray.__version__}; {args.cpu_ms:.0f} ms of "
-          f"Python = {rounds} rounds")
+          f"dask {importlib.metadata.version('dask')}, ray {ray.__version__}; "
+          f"{args.cpu_ms:.0f} ms of Python = {rounds} rounds")
 
     # Many threads per worker: invocations wait, and a task on the worker's last free
     # thread secedes from its pool, which costs a scheduler message (see executors).
+    # (The ignores: distributed's LocalCluster and Client are not annotated.)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=c // 2,
                                        processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
-    client = distributed.Client(cluster)
+                                       dashboard_address=None)  # type: ignore[no-untyped-call]
+    client = distributed.Client(cluster)  # type: ignore[no-untyped-call]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.2",
              runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}})
     ray_executor = RayExecutor(2, max_concurrency=c // 2)
-    backends: list[tuple[str, Any]] = [
+    backends: list[tuple[str, DaskExecutor | RayExecutor | None]] = [
         ("threads", None),
         ("dask, 2 workers", DaskExecutor(client)),
         ("ray, 2 actors", ray_executor),
@@ -149,8 +152,8 @@ def main() -> None:
         print(f"{'backend':<18}{'wall s':>9}{'efficiency':>12}{'vs plain':>10}")
         for name, io_executor in backends:
             mod.io_pipeline.map(range(c), executor=io_executor, max_concurrency=c)  # warm
-            wall, result = timed(lambda e=io_executor: mod.io_pipeline.map(
-                range(n), executor=e, max_concurrency=c))
+            wall, result = timed(functools.partial(
+                mod.io_pipeline.map, range(n), executor=io_executor, max_concurrency=c))
             assert result == expected_io, f"{name}: wrong results"
             print(f"{name:<18}{wall:>9.2f}{ideal / wall:>12.2f}"
                   f"{n * 5 * CALL / wall:>9.0f}x")
@@ -166,12 +169,14 @@ def main() -> None:
         for name, cpu_executor in backends:
             mod.cpu_pipeline.map(range(8), [rounds] * 8, executor=cpu_executor)  # warm
             before = cpu_seconds(cpu_executor)
-            wall, result = timed(lambda e=cpu_executor: mod.cpu_pipeline.map(
-                range(m), [rounds] * m, executor=e, max_concurrency=32))
+            wall, result = timed(functools.partial(
+                mod.cpu_pipeline.map, range(m), [rounds] * m, executor=cpu_executor,
+                max_concurrency=32))
             after = cpu_seconds(cpu_executor)
             assert result == expected_cpu, f"{name}: wrong results"
             thread_wall = thread_wall or wall
-            used = f"{(after - before) / wall:.2f}" if after is not None else "-"
+            used = (f"{(after - before) / wall:.2f}" if after is not None and before is not None
+                    else "-")
             target = "" if cpu_executor is None else "   (target >= 1.30)"
             print(f"{name:<18}{wall:>9.2f}{thread_wall / wall:>15.2f}x{used:>12}{target}")
         print(f"\n# load average {os.getloadavg()[0]:.1f} at the end (other processes "
@@ -179,7 +184,7 @@ def main() -> None:
     finally:
         ray_executor.shutdown()
         ray.shutdown()
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
         cluster.close()
 
 

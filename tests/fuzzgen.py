@@ -49,11 +49,14 @@ a fallback to plain is a failure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TypeVar
 
 from hypothesis import strategies as st
+
+_T = TypeVar("_T")
 
 # The helpers, written once: `{D}` is "def" or "async def a", `{S}` the sleep call.
 # `{IO}` is the @wavejit.io line for the pure ones (async ones are awaited calls, which
@@ -353,7 +356,7 @@ class Scope:
 class Gen:
     """Builds source text from hypothesis draws (simplest choices first, for shrinking)."""
 
-    def __init__(self, draw: Callable[[Any], Any]) -> None:
+    def __init__(self, draw: st.DrawFn) -> None:
         self._draw = draw
         self.counter = 0
         self.budget = 0
@@ -363,7 +366,7 @@ class Gen:
     def int_(self, lo: int, hi: int) -> int:
         return int(self._draw(st.integers(lo, hi)))
 
-    def choice(self, options: list[Any]) -> Any:
+    def choice(self, options: Sequence[_T]) -> _T:
         return options[self.int_(0, len(options) - 1)]
 
     def flag(self, percent: int = 50) -> bool:
@@ -424,9 +427,9 @@ class Gen:
         if sc.closure:
             kinds += ["closure"]
         k = self.choice(kinds)
-        S = lambda: self.str_expr(sc, d)  # noqa: E731
-        I = lambda: self.int_expr(sc, d)  # noqa: E731, E741
-        L = lambda: self.list_expr(sc, d)  # noqa: E731
+        S = partial(self.str_expr, sc, d)
+        I = partial(self.int_expr, sc, d)  # noqa: E741
+        L = partial(self.list_expr, sc, d)
         if k == "var":
             return self.var_or(T_STR, sc, lambda: self.choice(STR_LITERALS))
         if k == "lit":
@@ -504,8 +507,8 @@ class Gen:
         if sc.of(T_WORKER):
             kinds += ["hits"]
         k = self.choice(kinds)
-        S = lambda: self.str_expr(sc, d)  # noqa: E731
-        I = lambda: self.int_expr(sc, d)  # noqa: E731, E741
+        S = partial(self.str_expr, sc, d)
+        I = partial(self.int_expr, sc, d)  # noqa: E741
         if k == "var":
             return self.var_or(T_INT, sc, lambda: self.choice(INT_LITERALS))
         if k == "lit":
@@ -566,8 +569,8 @@ class Gen:
         if sc.in_f and not sc.is_async:
             kinds += ["fan_out"]
         k = self.choice(kinds)
-        S = lambda: self.str_expr(sc, d)  # noqa: E731
-        L = lambda: self.list_expr(sc, d)  # noqa: E731
+        S = partial(self.str_expr, sc, d)
+        L = partial(self.list_expr, sc, d)
         if k == "var":
             return self.var_or(T_LIST, sc, lambda: f"[{S()}]")
         if k == "display":
@@ -639,8 +642,8 @@ class Gen:
     def cond(self, sc: Scope, depth: int) -> str:
         k = self.choice(["len_s", "mod", "startswith", "in_list", "eq", "truthy", "gt",
                          "in_shared", "not"])
-        S = lambda: self.str_expr(sc, depth)  # noqa: E731
-        I = lambda: self.int_expr(sc, depth)  # noqa: E731, E741
+        S = partial(self.str_expr, sc, depth)
+        I = partial(self.int_expr, sc, depth)  # noqa: E741
         if k == "len_s":
             return f"len({S()}) > {self.choice(['0', '2', '3'])}"
         if k == "mod":
@@ -991,7 +994,7 @@ VARIANTS = 5  # the harness's extra configurations (test_fuzz.VARIANTS), one per
 
 
 @st.composite
-def programs(draw: Callable[[Any], Any], async_share: int = 25) -> Program:
+def programs(draw: st.DrawFn, async_share: int = 25) -> Program:
     """A module with the helpers and ``f``; `async_share` percent are ``async def``."""
     gen = Gen(draw)
     is_async = gen.flag(async_share)

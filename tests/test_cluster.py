@@ -17,20 +17,26 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 import wavejit
 from wavejit import WavejitError
+from wavejit.executors import DaskExecutor, RayExecutor
+
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 pytest.importorskip("cloudpickle")
 
 DELAY = 0.02
 BACKENDS = ["threads", "dask", "ray"]
 HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
+ClusterOrNone = DaskExecutor | RayExecutor | None  # None: the local threads
 # Ray's start and stop warn from its own threads (deprecations, resource cleanup).
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
                                         "ignore::ResourceWarning",
@@ -40,7 +46,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
 # -- what the workers run ------------------------------------------------------------------
 
 
-def fetch(x: Any, delay: float = DELAY) -> Any:
+def fetch(x: T, delay: float = DELAY) -> T:
     time.sleep(delay)
     return x
 
@@ -53,7 +59,7 @@ def pipeline(x: int) -> int:
     return fetch(a + b) * fetch(c)
 
 
-def plain(fn: Any, items: Any) -> list[Any]:
+def plain(fn: wavejit.JitFunction[[int], T], items: Iterable[int]) -> list[T]:
     return [fn.__wrapped__(x) for x in items]
 
 
@@ -94,7 +100,7 @@ def raises_unpicklable(x: int) -> int:
 
 
 @wavejit.jit
-def returns_lock(x: int) -> Any:
+def returns_lock(x: int) -> threading.Lock:
     fetch(x)
     return threading.Lock()
 
@@ -110,12 +116,12 @@ def add(a: int, b: int) -> int:
     return fetch(a) + b
 
 
-def boom(x: Any) -> int:
+def boom(x: object) -> int:
     raise KeyError("boom", x)
 
 
 @functools.cache
-def llm(base_url: str) -> Any:
+def llm(base_url: str) -> OpenAI:
     """One OpenAI client per worker process, created there on first use."""
     from openai import OpenAI
 
@@ -179,11 +185,9 @@ def _assert_cleaned_up(children: dict[int, str], threads: set[threading.Thread])
     assert not stray, f"threads left running: {[t.name for t in stray]}"
 
 
-def _dask() -> Iterator[Any]:
+def _dask() -> Iterator[DaskExecutor]:
     distributed = pytest.importorskip("distributed")
     import dask
-
-    from wavejit.executors import DaskExecutor
 
     # A worker that dies fails its task at once instead of retrying it elsewhere.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
@@ -198,9 +202,8 @@ def _dask() -> Iterator[Any]:
         cluster.close()
 
 
-def _ray() -> Iterator[Any]:
+def _ray() -> Iterator[RayExecutor]:
     ray = pytest.importorskip("ray")
-    from wavejit.executors import RayExecutor
 
     path = os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
     # Ray turns 127.0.0.1 into the machine's network address; another loopback address
@@ -215,7 +218,7 @@ def _ray() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def executor(request: pytest.FixtureRequest) -> Iterator[Any]:
+def executor(request: pytest.FixtureRequest) -> Iterator[ClusterOrNone]:
     """None (the local threads), or a cluster executor: each cluster starts once, and
     pytest runs all of one backend's tests before starting the next."""
     if request.param == "threads":
@@ -227,10 +230,8 @@ def executor(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture
-def ready(executor: Any) -> Any:
+def ready(executor: ClusterOrNone) -> ClusterOrNone:
     """`executor`, with a Dask cluster back to two workers (after a death test)."""
-    from wavejit.executors import DaskExecutor
-
     if isinstance(executor, DaskExecutor):
         executor.client.wait_for_workers(2, timeout=30)
     return executor
@@ -244,12 +245,12 @@ def _mark_main_process(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- the conformance suite ----------------------------------------------------------------
 
 
-def test_results_match_the_plain_loop(ready: Any) -> None:
+def test_results_match_the_plain_loop(ready: ClusterOrNone) -> None:
     items = list(range(12))
     assert pipeline.map(items, executor=ready, max_concurrency=6) == plain(pipeline, items)
 
 
-def test_earliest_failure_in_input_order(ready: Any) -> None:
+def test_earliest_failure_in_input_order(ready: ClusterOrNone) -> None:
     with pytest.raises(KeyError) as caught:
         failing.map(range(8), executor=ready)
     with pytest.raises(KeyError) as reference:
@@ -263,7 +264,7 @@ def test_earliest_failure_in_input_order(ready: Any) -> None:
             assert 'raise KeyError(f"item {x}", x)' in notes
 
 
-def test_return_exceptions_in_place(ready: Any) -> None:
+def test_return_exceptions_in_place(ready: ClusterOrNone) -> None:
     results = failing.map(range(7), executor=ready, return_exceptions=True)
     for i, result in enumerate(results):
         if i in (2, 5):
@@ -273,7 +274,7 @@ def test_return_exceptions_in_place(ready: Any) -> None:
 
 
 def test_after_a_failure_nothing_more_starts_and_nothing_runs_on(
-        ready: Any, tmp_path: Path) -> None:
+        ready: ClusterOrNone, tmp_path: Path) -> None:
     log = str(tmp_path / "log")
     pulled: list[int] = []
 
@@ -295,7 +296,7 @@ def test_after_a_failure_nothing_more_starts_and_nothing_runs_on(
     assert Path(log).read_text().split() == lines  # and none started afterwards
 
 
-def test_graph_run_matches_the_sequential_scheduler(ready: Any) -> None:
+def test_graph_run_matches_the_sequential_scheduler(ready: ClusterOrNone) -> None:
     g = wavejit.Graph()
     a = g.add(add, 1, 2)
     b = g.add(add, 10, 20)
@@ -317,7 +318,7 @@ def test_graph_run_matches_the_sequential_scheduler(ready: Any) -> None:
     assert caught.value.args == ("boom", 3)
 
 
-def test_a_real_openai_client_per_worker(ready: Any) -> None:
+def test_a_real_openai_client_per_worker(ready: ClusterOrNone) -> None:
     pytest.importorskip("openai")
     from wavejit.bench.latency import LatencyModel
     from wavejit.bench.server import BenchServer
@@ -342,7 +343,7 @@ only_clusters = pytest.mark.parametrize("executor", CLUSTERS, indirect=True)
 
 
 @only_clusters
-def test_a_closure_is_shipped_by_value(ready: Any) -> None:
+def test_a_closure_is_shipped_by_value(ready: ClusterOrNone) -> None:
     offset = 1000
 
     @wavejit.jit
@@ -353,7 +354,7 @@ def test_a_closure_is_shipped_by_value(ready: Any) -> None:
 
 
 @only_clusters
-def test_a_closure_over_a_lock_cannot_ship(ready: Any) -> None:
+def test_a_closure_over_a_lock_cannot_ship(ready: ClusterOrNone) -> None:
     lock = threading.Lock()
 
     @wavejit.jit
@@ -368,7 +369,7 @@ def test_a_closure_over_a_lock_cannot_ship(ready: Any) -> None:
 
 
 @only_clusters
-def test_a_global_client_in_main_cannot_ship(ready: Any) -> None:
+def test_a_global_client_in_main_cannot_ship(ready: ClusterOrNone) -> None:
     pytest.importorskip("openai")
     # A script's functions live in __main__, so they are sent by value with the
     # globals they use: here an OpenAI client, which holds an RLock.
@@ -389,7 +390,7 @@ def test_a_global_client_in_main_cannot_ship(ready: Any) -> None:
 
 
 @only_clusters
-def test_an_unpicklable_exception_or_value_comes_back_as_text(ready: Any) -> None:
+def test_an_unpicklable_exception_or_value_comes_back_as_text(ready: ClusterOrNone) -> None:
     with pytest.raises(WavejitError, match="Unpicklable: 1-1") as caught:
         raises_unpicklable.map([1], executor=ready)
     assert "raise Unpicklable(x, fetch(x))" in str(caught.value)
@@ -398,21 +399,20 @@ def test_an_unpicklable_exception_or_value_comes_back_as_text(ready: Any) -> Non
 
 
 @only_clusters
-def test_a_dead_worker_is_a_clear_error_not_a_hang(ready: Any) -> None:
+def test_a_dead_worker_is_a_clear_error_not_a_hang(ready: ClusterOrNone) -> None:
     started = time.monotonic()
     with pytest.raises(WavejitError, match="did not finish on"):
         dies.map(range(4), executor=ready)
     assert time.monotonic() - started < 30
     # The executor still works once the engine has replaced the worker.
-    from wavejit.executors import DaskExecutor
-
     if isinstance(ready, DaskExecutor):
         ready.client.wait_for_workers(2, timeout=30)
     assert pipeline.map([1, 2], executor=ready) == plain(pipeline, [1, 2])
 
 
 @only_clusters
-def test_submit_runs_one_whole_call(ready: Any) -> None:
+def test_submit_runs_one_whole_call(ready: ClusterOrNone) -> None:
+    assert ready is not None  # only_clusters
     assert ready.submit(add, 1, b=2).result(timeout=30) == 3
     with pytest.raises(KeyError) as caught:
         ready.submit(boom, 7).result(timeout=30)
@@ -420,8 +420,46 @@ def test_submit_runs_one_whole_call(ready: Any) -> None:
 
 
 @only_clusters
-def test_an_argument_that_cannot_ship_fails_its_item(ready: Any) -> None:
+def test_an_argument_that_cannot_ship_fails_its_item(ready: ClusterOrNone) -> None:
     results = pipeline.map([1, threading.Lock(), 2], executor=ready, return_exceptions=True)
     assert results[0] == plain(pipeline, [1])[0] and results[2] == plain(pipeline, [2])[0]
     assert isinstance(results[1], WavejitError)
     assert "argument 0 (_thread.lock) cannot be pickled" in str(results[1])
+
+
+# -- provider limits across the cluster ------------------------------------------------------
+
+
+@wavejit.jit(strategy="io_aware")  # the client's calls are known I/O: deferred at once
+def ask_four(base_url: str, question: str) -> list[str]:
+    client = llm(base_url)  # the calls' receiver names their host: the limit's key
+    replies = [client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": f"{question} {i}"}])
+        for i in range(4)]
+    return [reply.choices[0].message.content or "" for reply in replies]
+
+
+def test_provider_limits_hold_across_the_cluster(ready: ClusterOrNone) -> None:
+    """A limit set here holds for the calls of every worker process at once: without
+    the cluster-wide slots each of the two workers would allow 2 (4 in flight)."""
+    from wavejit import _limits
+    from wavejit.bench.ratelimited import RateLimitedServer
+
+    with RateLimitedServer(cap=1000, latency=0.05) as server:
+        items = [f"q{i}" for i in range(8)]
+        root = server.base_url.removesuffix("/v1")  # llm() adds it
+        urls = [root] * len(items)
+        try:
+            expected = [ask_four.__wrapped__(u, q) for u, q in zip(urls, items, strict=True)]
+            server.reset_counts()
+            wavejit.limit(f"127.0.0.1:{server.port}", max_concurrency=2)
+            assert ask_four.map(urls, items, executor=ready) == expected
+        finally:
+            _limits.reset()  # the workers drop the limit with the next item they run
+            llm(root).close()  # this process's own client
+            llm.cache_clear()
+        counts = server.counts()
+    assert counts["served"] == 4 * len(items) and counts["refused"] == 0
+    assert counts["peak"] == 2, counts  # the cap, reached (the calls did overlap)
+    if isinstance(ready, RayExecutor):
+        assert ready.limits_state()["peak"] == {f"127.0.0.1:{server.port}": 2}

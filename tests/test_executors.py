@@ -28,7 +28,12 @@ Pool = Callable[[int], ThreadExecutor]
 
 def test_task_runs_once_on_the_thread_that_claims_it() -> None:
     calls: list[str] = []
-    task = Task(lambda: calls.append(threading.current_thread().name) or 7, name="t")
+
+    def work() -> int:
+        calls.append(threading.current_thread().name)
+        return 7
+
+    task = Task(work, name="t")
     assert not task.done() and "pending" in repr(task)
     assert task.run() is True
     assert task.run() is False

@@ -186,7 +186,7 @@ class Measure:
 
 @contextlib.contextmanager
 def bound(module: types.ModuleType, variant: dict[str, Any] | None,
-          jitted: list[wavejit.JitFunction]) -> Iterator[None]:
+          jitted: list[wavejit.JitFunction[..., Any]]) -> Iterator[None]:
     """Bind the helpers ``g``, ``rec`` and ``Worker.step``: plain, or jitted by `variant`."""
     plain_step = module.Worker.__dict__["step"]
     if variant is not None:
@@ -194,11 +194,14 @@ def bound(module: types.ModuleType, variant: dict[str, Any] | None,
                                                                       **variant),
                    wavejit.jit(plain_step, **variant)]
         jitted += helpers
-        module.g, module.rec, module.Worker.step = helpers
+        # (vars(): a module's attributes are set through its dict, which mypy can check)
+        vars(module).update(g=helpers[0], rec=helpers[1])
+        module.Worker.step = helpers[2]
     try:
         yield
     finally:
-        module.g, module.rec, module.Worker.step = module.g_impl, module.rec_impl, plain_step
+        vars(module).update(g=module.g_impl, rec=module.rec_impl)
+        module.Worker.step = plain_step
 
 
 def check_program(program: Program, directory: Path) -> Measure:
@@ -212,7 +215,7 @@ def check_program(program: Program, directory: Path) -> Measure:
             event(f"plain outcome: {expected[x, n][0][0]}")
     measure = Measure()
     for variant in ({}, VARIANTS[program.variant]):
-        jitted: list[wavejit.JitFunction] = []
+        jitted: list[wavejit.JitFunction[..., Any]] = []
         jf = wavejit.jit(plain_f, **variant)
         with bound(module, variant, jitted):
             for rnd in range(ROUNDS):

@@ -604,7 +604,9 @@ def test_26_super_private_names_static_and_class_methods() -> None:
     c = Child()
     assert c.describe("x") == "io(base x)io(s)"
     assert Child.static("y") == "io(y)io2(y)"
-    assert Child.klass("z") == "Childio(z)"
+    # mypy binds `cls` only when classmethod wraps a def, not a JitFunction (which binds
+    # it at run time through __get__, as a function does).
+    assert Child.klass("z") == "Childio(z)"  # type: ignore[call-arg, arg-type]
 
 
 def test_26_metadata_is_kept() -> None:

@@ -171,8 +171,10 @@ def io_slow_failure(s: str) -> str:
     raise ValueError(f"failed on {s!r}")
 
 
+# `out = []  # type: ...`: a type comment, so the jit sees the plain `out = []` its
+# shortcut for empty displays handles (an annotated assignment takes another path).
 def filled_container_escapes_then_mutated(x: str, log: list[Any]) -> str:
-    out = []
+    out = []  # type: list[str]
     log.append(out)  # `out` is now visible to the caller
     a = io_slow_failure(x)
     out.append("after")  # plain Python never gets here
@@ -202,7 +204,7 @@ def keep(x: Any) -> int:
 
 
 def filled_container_kept_by_an_inline_call(x: str) -> str:
-    out = []
+    out = []  # type: list[str]
     keep(out)  # a candidate site run inline: `out` escapes through it
     a = io_slow_failure(x)
     out.append("after")  # plain Python never gets here
@@ -210,7 +212,7 @@ def filled_container_kept_by_an_inline_call(x: str) -> str:
 
 
 def filled_container_escapes_in_a_tuple(x: str, log: list[Any]) -> str:
-    out = []
+    out = []  # type: list[str]
     pair = (out, 1)
     log.append(pair)
     a = io_slow_failure(x)

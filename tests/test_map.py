@@ -72,7 +72,8 @@ class Gauge:
             self.finished.add(i)
 
 
-def gauged(gauge: Gauge, fail: Callable[[int], float | None]) -> wavejit.JitFunction:
+def gauged(gauge: Gauge,
+           fail: Callable[[int], float | None]) -> wavejit.JitFunction[[int], int]:
     """A jitted function whose item i sleeps, then raises if fail(i) is not None."""
 
     @wavejit.jit

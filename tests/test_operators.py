@@ -42,7 +42,8 @@ class Ensemble(Operator):
 
     def forward(self, q: str) -> str:
         answers = [m(q) for m in self.members]
-        return self.judge(q, answers)
+        verdict: str = self.judge(q, answers)  # (Operator.__call__ returns Any)
+        return verdict
 
 
 def make() -> Ensemble:
@@ -77,7 +78,8 @@ def test_jit_on_forward() -> None:
         @wavejit.jit
         def forward(self, q: str) -> str:
             answers = [m(q) for m in self.members]
-            return self.judge(q, answers)
+            verdict: str = self.judge(q, answers)
+            return verdict
 
     ens = Jitted([Member(f"m{i}") for i in range(4)], Judge())
     result, elapsed = timed(ens, "q")

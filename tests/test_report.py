@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import types
 from pathlib import Path
 
 import wavejit
@@ -90,7 +91,9 @@ def test_an_exec_def_under_a_real_file_name_gets_the_accurate_reason() -> None:
     source = "\n\n\ndef made(x):\n    return x\n"  # line 4 of this file is not its def
     namespace: dict[str, object] = {}
     exec(compile(source, __file__, "exec"), namespace)
-    jitted = wavejit.jit(namespace["made"])  # type: ignore[arg-type]
+    made = namespace["made"]
+    assert isinstance(made, types.FunctionType)
+    jitted = wavejit.jit(made)
     assert jitted(1) == 1
     report = jitted.explain()
     assert report.fallback and report.reason is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -71,7 +71,7 @@ def test_auto_selects_on_features() -> None:
     assert chosen(opaque_pair, "a") == "trace"  # nothing known statically
 
 
-def call_each(members: list[Callable[[str], str]], q: str) -> list[str]:
+def call_each(members: Sequence[Callable[[str], str]], q: str) -> list[str]:
     return [m(q) for m in members]
 
 

@@ -245,8 +245,10 @@ def _differences(rank: str, plain: Call, jitted: Call, *, unordered: bool) -> li
                      f"{jitted.value!r:.200} / {jitted.error}")
     plain_out, jit_out = _normalized(plain.stdout), _normalized(jitted.stdout)
     if unordered:  # the program's own output order depends on timing, even plain
-        plain_out, jit_out = sorted(plain_out.splitlines()), sorted(jit_out.splitlines())
-    if plain_out != jit_out:
+        same_out = sorted(plain_out.splitlines()) == sorted(jit_out.splitlines())
+    else:
+        same_out = plain_out == jit_out
+    if not same_out:
         found.append(f"{rank}: stdout differs:\n--- plain\n{plain.stdout[:2000]}\n--- jit\n"
                      f"{jitted.stdout[:2000]}")
     if plain.warnings != jitted.warnings:

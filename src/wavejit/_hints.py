@@ -37,7 +37,7 @@ import time
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from . import _registry
 from ._operator import Operator
@@ -156,10 +156,24 @@ def register_io(target: Any, *, shareable: bool = True,
             cache.clear()
 
 
+@overload
+def io(fn: F, *, max_concurrency: int | None = None,
+       rate: float | str | None = None, timeout: float | None = None, retries: Any = 0,
+       retry_on: tuple[type[BaseException], ...] = (Exception,),
+       backoff: float | Callable[[int], float] = 0.5) -> F: ...
+
+
+@overload
+def io(fn: None = None, *, max_concurrency: int | None = None,
+       rate: float | str | None = None, timeout: float | None = None, retries: Any = 0,
+       retry_on: tuple[type[BaseException], ...] = (Exception,),
+       backoff: float | Callable[[int], float] = 0.5) -> Callable[[F], F]: ...
+
+
 def io(fn: F | None = None, *, max_concurrency: int | None = None,
        rate: float | str | None = None, timeout: float | None = None, retries: Any = 0,
        retry_on: tuple[type[BaseException], ...] = (Exception,),
-       backoff: float | Callable[[int], float] = 0.5) -> Any:
+       backoff: float | Callable[[int], float] = 0.5) -> F | Callable[[F], F]:
     """Decorator: `fn` is I/O-bound and safe to run concurrently with other calls.
 
     ``@wavejit.io`` alone, or with options for its deferred calls (see
