@@ -698,3 +698,93 @@ def test_a_nested_inner_iterable_that_raises_raises_where_plain_python_does() ->
     assert jit_error.value.args == plain_error.value.args
     assert jit_out.getvalue() == out.getvalue()
     assert _calls == plain_calls  # no call for "d": plain Python never reached it
+
+
+# -- the statements after a loop: issued before its items retire ----------------------
+
+
+@wavejit.io
+def slow_classify(t: str) -> dict[str, Any]:
+    with _calls_lock:
+        _calls.append(("slow_classify", t))
+    time.sleep(4 * LATENCY)
+    return {"label": t.upper()}
+
+
+def loop_then_independent_call(items: list[str]) -> tuple[list[Any], Any, int]:
+    """The cookbook's rate-limit example: a loop printing each story, then a batch."""
+    out = []
+    for x in items:
+        r = slow_classify(x)
+        print(x, r["label"])
+        out.append(r)
+    n = 2
+    prompt = "batch-" + "+".join(["x"] * n)
+    batch = slow_classify(prompt)
+    size = len(prompt)
+    return out, batch, size
+
+
+def tail_reads_what_the_loop_built(items: list[str]) -> Any:
+    out = []
+    for x in items:
+        out.append(classify(x)["label"])
+    summary = classify("".join(out))  # must wait for every item: stays after the loop
+    return summary
+
+
+def tail_rebinds_a_name_the_loop_reads(items: list[str]) -> list[Any]:
+    out = []
+    label = "first"
+    for x in items:
+        out.append((label, classify(x)["n"]))
+        print(label)
+    label = classify("later")["label"]  # the loop reads `label`: not bound ahead
+    out.append(label)
+    return out
+
+
+def tail_prefix_raises(items: list[str], data: dict[str, str]) -> Any:
+    for x in items:
+        print(classify(x)["label"])
+    key = data["missing"]  # KeyError, raised after the loop's output
+    return classify(key)
+
+
+def empty_loop_then_call(items: list[str]) -> Any:
+    for x in items:
+        print(classify(x))
+    return classify("after")
+
+
+@pytest.mark.concurrency
+def test_a_call_after_a_loop_is_issued_before_its_items_retire() -> None:
+    # The loop's calls overlap each other (4 latencies); the batch after the loop takes
+    # 4 more if it waits for the loop's items to retire, none if it was issued with
+    # them. 6 latencies: 2 (0.1 s) of slack for thread start-up on a loaded machine.
+    *_, wall, jitted = run(loop_then_independent_call, ITEMS[:5])
+    assert wall < 6 * LATENCY, f"took {wall:.3f} s: the call after the loop waited"
+    loops = jitted.explain().loops
+    assert any("after it at line" in n and "issued before its items retire" in n
+               for n in loops), loops
+
+
+@pytest.mark.parametrize("fn, args", [
+    (tail_reads_what_the_loop_built, (ITEMS[:3],)),
+    (tail_rebinds_a_name_the_loop_reads, (ITEMS[:3],)),
+    (empty_loop_then_call, ([],)),
+], ids=lambda v: getattr(v, "__name__", "arg"))
+def test_statements_after_a_loop_give_the_plain_answer(fn: Callable[..., Any],
+                                                       args: tuple[Any, ...]) -> None:
+    run(fn, *args)
+
+
+def test_a_failure_in_the_statements_after_a_loop_is_raised_after_its_output() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(KeyError) as plain_error:
+        tail_prefix_raises(ITEMS[:3], {})
+    jit_out = io.StringIO()
+    with contextlib.redirect_stdout(jit_out), pytest.raises(KeyError) as jit_error:
+        wavejit.jit(tail_prefix_raises)(ITEMS[:3], {})
+    assert jit_error.value.args == plain_error.value.args
+    assert jit_out.getvalue() == out.getvalue()

@@ -25,7 +25,7 @@ from . import _limits
 from ._deep import bind_twin
 from ._errors import add_note
 from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
-from ._nested import nested_items
+from ._nested import nested_items, tail_items
 from ._output import Slot
 from ._output import begin as _begin_output
 from ._output import end as _end_output
@@ -221,6 +221,7 @@ class AsyncInvocation:
 
     # -- loops issued ahead (see `_issue`, `_runtime`) --------------------------------
     nested = staticmethod(nested_items)  # nested loops as one loop over pairs
+    tail_items = staticmethod(tail_items)  # the statements after a loop issued ahead
 
     async def loop_items(self, wrapper: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                          distinct: bool) -> tuple[list[Any] | None, Any]:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from ._loops import LoopPlan, plan_loop
+from ._loops import _PURE_BUILTINS, LoopPlan, plan_loop, plan_tail
 
 if TYPE_CHECKING:
     from ._rewrite import _Rewriter
@@ -53,8 +53,9 @@ __all__ = ["issue_ahead"]
 
 def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     """The statements replacing `node`, or None to keep it an ordinary loop."""
-    from ._rewrite import INV, _at, _call
+    from ._rewrite import _at, _call
 
+    following, rw.following = rw.following, []
     if not rw.lazy_bindings:
         return None
     # Iterating a container this function filled: its items may be pending (then the
@@ -69,6 +70,16 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     if plan is None:
         return None
     rw.loops += 1
+    tail_plan, tail = plan_tail(node, plan, following, rw.loops, can_hold)
+    if tail_plan is not None:
+        rw.loops += 1
+        lines = sorted({c.lineno for c in tail_plan.order} | {
+            c.lineno for s in tail_plan.prefix for c in ast.walk(s) if isinstance(c, ast.Call)
+            and not (isinstance(c.func, ast.Name) and c.func.id in _PURE_BUILTINS)})
+        rw.loop_notes[node.lineno] = (note or "") + (
+            f"; the call{'s' if len(lines) > 1 else ''} after it at line"
+            f"{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))} issued before "
+            "its items retire")
 
     def name(id_: str, store: bool = False) -> ast.Name:
         return ast.Name(id_, ast.Store() if store else ast.Load())
@@ -103,47 +114,25 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
         _call("loop_items", wrapper, ast.Tuple(args, ast.Load()), keywords,
               ast.Constant(plan.distinct_items))), node)
 
-    def append_row(values: list[str]) -> ast.stmt:
-        return ast.Expr(ast.Call(
-            ast.Attribute(name(queue), "append", ast.Load()),
-            [ast.Tuple([name(group), *[name(v) for v in values]], ast.Load())], []))
-
-    def stop_handler() -> ast.ExceptHandler:
-        return ast.ExceptHandler(
-            ast.Attribute(name(INV), "StopIssue", ast.Load()), None,
-            [ast.Expr(_call("issue_stop", name(group))), ast.Break()])
-
     # The issue loop.
     rw.loop_depth += 1
     rw.loop_vars.append(set(plan.target_names))
-    issue_body: list[ast.stmt] = [ast.Assign([name(group, True)], _call("issue_begin"))]
-    prefix = rw.body(plan.prefix)
-    issue_body.append(ast.Try(
-        body=prefix or [ast.Pass()],
-        handlers=[stop_handler(), ast.ExceptHandler(
-            ast.Name("Exception", ast.Load()), "_wj_e",
-            [ast.Expr(_call("issue_failed", name(group), name("_wj_e"))),
-             append_row([]), ast.Break()])],
-        orelse=[], finalbody=[]))
-    for k, (call, temp) in enumerate(zip(plan.order, temps, strict=True), start=1):
-        rw.bind(temp)
-        value = rw.expr(call, True)
-        unset = [ast.Assign([name(t, True)], ast.Constant(None)) for t in temps[k:]]
-        issue_body += [
-            ast.Expr(_call("issue_part", name(group), ast.Constant(k))),
-            ast.Try(
-                body=[_at(ast.Assign([name(temp, True)], value), call)],
-                handlers=[stop_handler(), ast.ExceptHandler(
-                    ast.Name("Exception", ast.Load()), "_wj_e",
-                    [ast.Assign([name(temp, True)],
-                                _call("hoist_failed", name(group), name("_wj_e"))),
-                     *unset, ast.Expr(_call("issue_commit", name(group))),
-                     append_row(carried), ast.Break()])],
-                orelse=[], finalbody=[]),
-        ]
-    issue_body += [ast.Expr(_call("issue_commit", name(group))), append_row(carried)]
+    issue_body = _issue_body(rw, plan, temps, carried, group, queue)
     issue_loop = ast.For(target=rw.target(node.target), iter=name(items), body=issue_body,
                          orelse=[], type_comment=None)
+    tail_issue: list[ast.stmt] = []
+    t = rw.loops - 1
+    tqueue, tgroup, trow = f"_wj_q{t}", f"_wj_g{t}", f"_wj_r{t}"
+    if tail_plan is not None:
+        ttemps = [tail_plan.hoisted[id(c)] for c in tail_plan.order]
+        for temp in ttemps:
+            rw.locals.add(temp)
+        tcarried = [*tail_plan.prefix_names, *ttemps]
+        # One more item, issued once every item of the loop was: the tail.
+        tail_issue = [ast.For(
+            target=name(f"_wj_x{t}", True), iter=_call("tail_items", name(items), name(queue)),
+            body=_issue_body(rw, tail_plan, ttemps, tcarried, tgroup, tqueue),
+            orelse=[], type_comment=None)]
 
     # The retire loop: the remainder, in program order.
     for n_ in plan.prefix_names:
@@ -171,13 +160,18 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     distributed = ast.If(
         test=ast.Compare(name(items), [ast.IsNot()], [ast.Constant(None)]),
         body=[ast.Assign([name(queue, True)], ast.List([], ast.Load())), issue_loop,
+              *tail_issue,
               ast.Assign([name(rest_iter, True)],
                          _call("issue_end", name(items), name(queue), name(rest_iter))),
               retire_loop],
         orelse=[])
     ordinary = rw.ordinary_for(node, name(rest_iter))
     if not plan.exits:
-        return [head, _at(distributed, node), *ordinary]
+        if tail_plan is None:
+            return [head, _at(distributed, node), *ordinary]
+        return [_at(ast.Assign([name(tqueue, True)], ast.List([], ast.Load())), node), head,
+                _at(distributed, node), *ordinary,
+                *_tail_retire(rw, tail_plan, tail, ttemps, tcarried, tgroup, tqueue, trow)]
     # speculate=True and the body may break: a break in the retire loop skips the
     # ordinary loop and its else block, and cancels what was issued past it.
     broke = f"_wj_b{n}"
@@ -187,6 +181,89 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
                    orelse=ordinary)
     start = ast.Assign([name(broke, True)], ast.Constant(False))
     return [_at(start, node), head, _at(distributed, node), _at(after, node)]
+
+
+def _tail_retire(rw: _Rewriter, plan: LoopPlan, tail: list[ast.stmt], temps: list[str],
+                 carried: list[str], group: str, queue: str, row: str) -> list[ast.stmt]:
+    """After the loop: the tail retired (its rest, each hoisted call taken), or, if it
+    was not issued, the tail's statements as they are. Takes them from `rw.body`."""
+    from ._rewrite import _at, _call
+
+    name = _name
+    for n_ in plan.prefix_names:
+        rw.bind(n_)
+    rw.hoisted = {id(c): (t, group, k)
+                  for k, (c, t) in enumerate(zip(plan.order, temps, strict=True), start=1)}
+    try:
+        rest = rw.body(plan.rest)
+    finally:
+        rw.hoisted = {}
+    ordinary = rw.body(tail)
+    rw.consumed = len(tail)
+    retired: list[ast.stmt] = [
+        ast.Assign([name(row, True)], ast.Subscript(name(queue), ast.Constant(0), ast.Load())),
+        ast.Assign([name(group, True)], _call(
+            "retire", ast.Subscript(name(row), ast.Constant(0), ast.Load()))),
+    ]
+    if carried:
+        retired.append(ast.Assign(
+            [ast.Tuple([name(c, True) for c in carried], ast.Store())],
+            ast.Subscript(name(row), ast.Slice(ast.Constant(1), None, None), ast.Load())))
+    return [_at(ast.If(test=name(queue), body=[*retired, *(rest or [ast.Pass()])],
+                       orelse=ordinary or [ast.Pass()]), tail[0])]
+
+
+def _name(id_: str, store: bool = False) -> ast.Name:
+    return ast.Name(id_, ast.Store() if store else ast.Load())
+
+
+def _issue_body(rw: _Rewriter, plan: LoopPlan, temps: list[str], carried: list[str],
+                group: str, queue: str) -> list[ast.stmt]:
+    """One item's issue: its prefix, then each hoisted call, each guarded; a row
+    (group, carried values...) appended to `queue` unless the item is dropped. Leaves
+    the enclosing loop (``break``) where issuing stops."""
+    from ._rewrite import INV, _at, _call
+
+    name = _name
+
+    def append_row(values: list[str]) -> ast.stmt:
+        return ast.Expr(ast.Call(
+            ast.Attribute(name(queue), "append", ast.Load()),
+            [ast.Tuple([name(group), *[name(v) for v in values]], ast.Load())], []))
+
+    def stop_handler() -> ast.ExceptHandler:
+        return ast.ExceptHandler(
+            ast.Attribute(name(INV), "StopIssue", ast.Load()), None,
+            [ast.Expr(_call("issue_stop", name(group))), ast.Break()])
+
+    issue_body: list[ast.stmt] = [ast.Assign([name(group, True)], _call("issue_begin"))]
+    prefix = rw.body(plan.prefix)
+    issue_body.append(ast.Try(
+        body=prefix or [ast.Pass()],
+        handlers=[stop_handler(), ast.ExceptHandler(
+            ast.Name("Exception", ast.Load()), "_wj_e",
+            [ast.Expr(_call("issue_failed", name(group), name("_wj_e"))),
+             append_row([]), ast.Break()])],
+        orelse=[], finalbody=[]))
+    for k, (call, temp) in enumerate(zip(plan.order, temps, strict=True), start=1):
+        rw.bind(temp)
+        value = rw.expr(call, True)
+        unset = [ast.Assign([name(t, True)], ast.Constant(None)) for t in temps[k:]]
+        issue_body += [
+            ast.Expr(_call("issue_part", name(group), ast.Constant(k))),
+            ast.Try(
+                body=[_at(ast.Assign([name(temp, True)], value), call)],
+                handlers=[stop_handler(), ast.ExceptHandler(
+                    ast.Name("Exception", ast.Load()), "_wj_e",
+                    [ast.Assign([name(temp, True)],
+                                _call("hoist_failed", name(group), name("_wj_e"))),
+                     *unset, ast.Expr(_call("issue_commit", name(group))),
+                     append_row(carried), ast.Break()])],
+                orelse=[], finalbody=[]),
+        ]
+    issue_body += [ast.Expr(_call("issue_commit", name(group))), append_row(carried)]
+    return issue_body
+
 
 
 __all__ += ["LoopPlan"]

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from ._hints import _MUTATING_METHODS, _READ_ONLY_BUILTINS
 
-__all__ = ["LoopPlan", "plan_loop"]
+__all__ = ["LoopPlan", "plan_loop", "plan_tail"]
 
 # Statements whose parts all run when the statement runs (calls may be hoisted).
 _SIMPLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)
@@ -406,6 +406,10 @@ def _pure(node: ast.expr, ok_name: Callable[[str], bool], allow_calls: bool) -> 
             return False
         if isinstance(node.func, ast.Name) and node.func.id in _PURE_BUILTINS:
             pass  # len(x), str(x): glue
+        elif isinstance(node.func, ast.Attribute) and node.func.attr in _GLUE_METHODS and (
+            isinstance(node.func.value, (ast.Constant, ast.JoinedStr))
+        ):
+            pass  # ", ".join(xs), "{}".format(x): glue on a literal
         elif not _callee_ok(node.func) or not _pure(node.func, ok_name, False):
             return False
         return all(_pure(a, ok_name, allow_calls) for a in node.args) and all(
@@ -575,3 +579,61 @@ def _read_paths(node: ast.AST) -> set[tuple[str, tuple[str, ...]]]:
 
 def _prefix_of(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return b[: len(a)] == a
+
+
+# -- the statements after a loop issued ahead ------------------------------------------
+
+
+def plan_tail(loop: ast.For, loop_plan: LoopPlan, following: list[ast.stmt], loop_id: int,
+              can_hold: set[str]) -> tuple[LoopPlan | None, list[ast.stmt]]:
+    """What of the simple statements right after `loop` may be issued before its items
+    retire, as one more item (``for ...: print(ask(x))`` then ``summary = ask(y)``: the
+    second call need not wait for the first loop's prints).
+
+    Returns the plan of the tail (its prefix and hoisted calls, as for a loop body) and
+    the statements it covers, or (None, []). Beyond the rules of a loop body: the loop
+    must not leave early or have an ``else`` block (the tail would not be reached, or
+    something would run in between); what the tail reads ahead must be bound and
+    changed by nothing in the loop's body; and the names its prefix binds ahead may
+    appear in the loop's body only as names each retired item binds first (its target,
+    its prefix names).
+    """
+    if loop_plan.exits or loop.orelse:
+        return None, []
+    tail: list[ast.stmt] = []
+    for stmt in following:
+        if not isinstance(stmt, _SIMPLE):
+            break
+        tail.append(stmt)
+    if not tail:
+        return None, []
+    synthetic = ast.For(target=ast.Name("_wj_tail", ast.Store()), iter=ast.Tuple([], ast.Load()),
+                        body=tail, orelse=[], type_comment=None)
+    plan, _ = plan_loop(synthetic, loop_id, can_hold)
+    if plan is None:
+        return None, []
+    in_loop = _bound_names(loop.body) | _reads_all(loop.body) | set(
+        _target_names(loop.target) or ())
+    rebound_first = set(loop_plan.target_names) | set(loop_plan.prefix_names)
+    if any(n in in_loop and n not in rebound_first for n in plan.prefix_names):
+        return None, []
+    bound_in_loop = _bound_names(loop.body) | set(loop_plan.target_names)
+    ahead: list[ast.AST] = [*plan.prefix, *plan.order]
+    if any(_reads(n) & (bound_in_loop - set(plan.prefix_names)) for n in ahead):
+        return None, []
+    read_paths: set[tuple[str, tuple[str, ...]]] = set()
+    for n in ahead:
+        read_paths |= _read_paths(n)
+    for root, path in _mutated_paths(loop.body, skip=set()):
+        for r_root, r_path in read_paths:
+            if r_root == root and (_prefix_of(path, r_path) or _prefix_of(r_path, path)):
+                return None, []
+    return plan, tail
+
+
+
+def _reads_all(stmts: list[ast.stmt]) -> set[str]:
+    out: set[str] = set()
+    for s in stmts:
+        out |= _reads(s)
+    return out

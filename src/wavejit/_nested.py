@@ -63,7 +63,7 @@ from ._loops import (
 if TYPE_CHECKING:
     from ._rewrite import _Rewriter
 
-__all__ = ["flatten_nested", "nested_items"]
+__all__ = ["flatten_nested", "nested_items", "tail_items"]
 
 
 def flatten_nested(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
@@ -126,6 +126,7 @@ def flatten_nested(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
         [copy.deepcopy(node.target)],
         ast.Subscript(ast.Name(seen, ast.Load()), ast.Constant(-1), ast.Load()))],
         orelse=[])
+    rw.following = []  # the last outer item is bound after the loop, before what follows
     loop = rw.stmt(flat)
     if rw.loop_notes.get(node.lineno):
         rw.loop_notes[node.lineno] = "nested loops, as one loop over pairs: " + (
@@ -222,3 +223,11 @@ def _lazy(outer: Iterable[Any], inner: Callable[..., Any], args: tuple[Any, ...]
         seen.append(a)
         for b in inner(a, *args):
             yield a, b
+
+
+def tail_items(items: list[Any], queue: list[tuple[Any, ...]]) -> tuple[None, ...]:
+    """One item (the statements after a loop, `_distribute`) if every item of the loop
+    was issued and none failed, else none: they then run in order after the loop."""
+    if len(queue) == len(items) and (not queue or queue[-1][0].failure is None):
+        return (None,)
+    return ()

@@ -257,6 +257,8 @@ class _Rewriter:
         self._site_of: dict[int, int] = {}  # id(call node) -> its site index
         self.loops = 0  # loops issued ahead so far (names their temporaries)
         self.nests = 0  # nested loops run as one loop over pairs (see _nested)
+        self.following: list[ast.stmt] = []  # the statements after the loop being rewritten
+        self.consumed = 0  # how many of them its rewrite took
         self.loop_notes: dict[int, str] = {}  # line of a for loop -> how it runs
         # While rewriting the retired part of a loop issued ahead: id(hoisted call) ->
         # (its temporary, the item's group variable, its part index).
@@ -682,11 +684,19 @@ class _Rewriter:
 
     def body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
-        for s in stmts:
+        i = 0
+        while i < len(stmts):
+            s = stmts[i]
+            # A loop issued ahead may issue the calls of the statements after it too
+            # (`_distribute`): it says how many it took.
+            self.following = stmts[i + 1:] if isinstance(s, ast.For) else []
+            self.consumed = 0
             for emitted in self.stmt(s):
                 if getattr(emitted, "lineno", None) is None:  # a barrier before it
                     _at(emitted, s)
                 out.append(emitted)
+            i += 1 + self.consumed
+            self.consumed = 0
         return out
 
     def stmt(self, node: ast.stmt) -> list[ast.stmt]:  # noqa: C901 - one case per kind

@@ -57,7 +57,7 @@ from ._issue import (
     materialized_items,
 )
 from ._limits import run as _run_limited
-from ._nested import nested_items
+from ._nested import nested_items, tail_items
 from ._output import Slot
 from ._output import begin as _begin_output
 from ._output import end as _end_output
@@ -620,6 +620,7 @@ class Invocation:
 
     StopIssue = StopIssue  # for the rewritten code's ``except _wj_inv.StopIssue``
     nested = staticmethod(nested_items)  # nested loops as one loop over pairs
+    tail_items = staticmethod(tail_items)  # the statements after a loop issued ahead
 
     def loop_items(self, wrapper: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                    distinct: bool) -> tuple[list[Any] | None, Any]:
