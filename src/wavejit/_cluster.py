@@ -24,6 +24,11 @@ wrapping means "the infrastructure failed", never "the user's function raised". 
 exception gets a note with the worker's traceback text (tracebacks do not pickle) and
 the item's index; one that cannot be pickled back becomes a `WavejitError` carrying
 its text.
+
+**Provider limits** (`wavejit.limit`): the caller's limits on hosts travel with every
+item and node (`_limits.shared_spec`) and are installed on the worker before it runs
+(`_limits.install_shared`), with the engine's cluster-wide slots (see
+`wavejit.executors`): a ``max_concurrency`` holds across every worker process.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._errors import WavejitError, add_note
+from ._limits import install_shared
 
 __all__ = [
     "reduce_jitted", "load_jitted", "rebuild_jitted", "ship", "pack_args", "run_item",
@@ -89,6 +95,7 @@ def reduce_jitted(jitted: Any) -> tuple[Any, ...]:
         "max_workers": jitted.max_workers,
         "executor": executor,
         "enabled": jitted._plain_reason != "disabled by jit(enabled=False)",
+        "speculate": jitted.speculate,
     }
     return rebuild_jitted, (fn, options)
 
@@ -268,11 +275,14 @@ def _pack_exception(exc: BaseException, label: str) -> BaseException:
     return exc
 
 
-def run_item(fn_blob: bytes, index: int, args_blob: bytes) -> tuple[bool, bytes]:
-    """Run one invocation; ``(True, pickled value)`` or ``(False, pickled exception)``."""
+def run_item(fn_blob: bytes, index: int, args_blob: bytes,
+             limits: Any = None) -> tuple[bool, bytes]:
+    """Run one invocation; ``(True, pickled value)`` or ``(False, pickled exception)``.
+    `limits`: the caller's provider limits (`_limits.shared_spec`), installed first."""
     cloudpickle = _cloudpickle()
     label = f"item {index}"
     try:
+        install_shared(limits)
         fn = _load_function(fn_blob)
         args, kwargs = cloudpickle.loads(args_blob)
         value = _call(fn, args, kwargs)
@@ -302,10 +312,11 @@ def _leave_last_dask_slot() -> None:
         distributed.secede()
 
 
-def run_item_dask(fn_blob: bytes, index: int, args_blob: bytes) -> tuple[bool, bytes]:
+def run_item_dask(fn_blob: bytes, index: int, args_blob: bytes,
+                  limits: Any = None) -> tuple[bool, bytes]:
     """`run_item` in a Dask task (see `_leave_last_dask_slot`)."""
     _leave_last_dask_slot()
-    return run_item(fn_blob, index, args_blob)
+    return run_item(fn_blob, index, args_blob, limits)
 
 
 def unpack_outcome(outcome: tuple[bool, bytes]) -> tuple[bool, Any]:
@@ -347,12 +358,13 @@ def _fill(obj: Any, values: dict[int, Any]) -> Any:
 
 
 def run_node(fn_blob: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-             dep_ids: tuple[int, ...], *dep_values: Any) -> Any:
+             dep_ids: tuple[int, ...], *dep_values: Any, limits: Any = None) -> Any:
     """Run one graph node; its dependencies' values arrive as top-level arguments (the
     engine resolves only those: Ray never looks inside containers)."""
     values = dict(zip(dep_ids, dep_values, strict=True))
     label = f"graph node {name!r}"
     try:
+        install_shared(limits)
         fn = _load_function(fn_blob)
         return _call(fn, _fill(args, values), _fill(kwargs, values))
     except BaseException as exc:  # noqa: BLE001 - re-raised with the worker's traceback
@@ -360,10 +372,10 @@ def run_node(fn_blob: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str,
 
 
 def run_node_dask(fn_blob: bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                  dep_ids: tuple[int, ...], *dep_values: Any) -> Any:
+                  dep_ids: tuple[int, ...], *dep_values: Any, limits: Any = None) -> Any:
     """`run_node` in a Dask task (see `_leave_last_dask_slot`)."""
     _leave_last_dask_slot()
-    return run_node(fn_blob, name, args, kwargs, dep_ids, *dep_values)
+    return run_node(fn_blob, name, args, kwargs, dep_ids, *dep_values, limits=limits)
 
 
 def cluster_executor(executor: object) -> Any:

@@ -52,7 +52,7 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ._errors import CancelledError
 from ._hints import callee_key, classify
@@ -68,8 +68,9 @@ from ._providers import (
 )
 
 __all__ = [
-    "CallPolicy", "Limiter", "TokenBucket", "arun", "limit", "limiter", "run", "snapshot",
-    "rate_limit_info", "provider_key", "reissue_safe", "reset",
+    "CallPolicy", "Limiter", "TokenBucket", "arun", "arun_inline", "limit", "limiter", "run", "snapshot",
+    "rate_limit_info", "provider_key", "reissue_safe", "reset", "SharedSlots",
+    "shared_spec", "install_shared",
 ]
 
 log = logging.getLogger("wavejit")  # see _observe
@@ -158,6 +159,7 @@ class Limiter:
         self.peak = 0
         self.epoch = 0
         self.bucket: TokenBucket | None = None
+        self.shared: SharedSlots | None = None  # the cluster-wide slots (see below)
         self.cond = threading.Condition(threading.Lock())
         # Tasks waiting for a slot (`aacquire`): [loop, future, woken], FIFO.
         self.awaiters: collections.deque[list[Any]] = collections.deque()
@@ -197,6 +199,13 @@ class Limiter:
             epoch, crowded = self._take_slot()
         if self.bucket is not None:
             self.bucket.take()
+        shared = self.shared
+        if shared is not None:
+            try:
+                shared.acquire()
+            except BaseException:
+                self._release_local(epoch, False)
+                raise
         return epoch, crowded
 
     async def aacquire(self) -> tuple[int, bool]:
@@ -230,6 +239,15 @@ class Limiter:
             wait = self.bucket.reserve()
             if wait > 0:
                 await asyncio.sleep(wait)
+        shared = self.shared
+        if shared is not None:  # a blocking wait for the cluster: on a thread
+            taking = loop.run_in_executor(None, shared.acquire)
+            try:
+                await asyncio.shield(taking)
+            except BaseException:
+                self._release_local(epoch, False)
+                taking.add_done_callback(lambda done: _give_back(shared, done))
+                raise
         return epoch, crowded
 
     def _throttled(self) -> None:  # under self.cond
@@ -256,6 +274,12 @@ class Limiter:
 
     def release(self, epoch: int, refused: bool) -> bool:
         """End a call; adapt the limit. Returns True if others were in flight."""
+        shared = self.shared
+        if shared is not None:
+            shared.release()
+        return self._release_local(epoch, refused)
+
+    def _release_local(self, epoch: int, refused: bool) -> bool:
         global capped
         with self.cond:
             crowded = self.in_flight > 1
@@ -294,6 +318,12 @@ class Limiter:
 def _resolve(future: Any) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _give_back(shared: SharedSlots, taking: Any) -> None:
+    """A cluster slot taken for a task cancelled meanwhile: release it."""
+    if not taking.cancelled() and taking.exception() is None:
+        shared.release()
 
 
 _limiters: dict[Any, Limiter] = {}
@@ -349,6 +379,88 @@ def reset() -> None:
         _limiters.clear()
         _plan_cache.clear()
         _learned.clear()
+        _installed[0] = None
+
+
+# -- cluster-wide slots ------------------------------------------------------------------
+#
+# On a cluster (`wavejit.executors`) each worker process has its own limiters, so a
+# user's ``max_concurrency`` would hold per process. With the spec below, shipped with
+# every item, a worker's limiter for a host the user limited also holds a slot of a
+# `SharedSlots` - one pool per host for the whole cluster - while a call runs: first
+# its own process's slot (waiting there is free), then the cluster's. The backend is
+# pluggable: any picklable ``factory(host, max_concurrency, *args)`` returning an
+# object with blocking ``acquire()`` and ``release()`` (`wavejit.executors` has one on
+# ``distributed.Semaphore`` and one on a named Ray actor). A ``rate`` is split evenly
+# over the worker processes. What stays per process: limits learned from refusals
+# (AIMD), and limits keyed by a function (``@wavejit.io(max_concurrency=...)``).
+
+
+class SharedSlots(Protocol):
+    """A cluster-wide pool of slots for one resource."""
+
+    def acquire(self) -> None:
+        """Block until a slot is free, and take it."""
+
+    def release(self) -> None:
+        """Give back a slot taken by this process."""
+
+
+# (factory, its extra arguments, ((host, max_concurrency or None, rate or None), ...))
+SharedSpec = tuple[Callable[..., SharedSlots], tuple[Any, ...],
+                   tuple[tuple[str, "int | None", "float | None"], ...]]
+
+_installed: list[SharedSpec | None] = [None]  # on a worker: the spec in force
+_install_lock = threading.Lock()
+
+
+def shared_spec(factory: Callable[..., SharedSlots], args: tuple[Any, ...],
+                processes: Callable[[], int]) -> SharedSpec | None:
+    """On the caller: the limits the user set on hosts, for the workers (None if
+    there are none). A rate is split over ``processes()`` worker processes."""
+    if not capped:
+        return None  # no limit set at all: the common case, at no cost
+    entries = []
+    for key, lim in list(_limiters.items()):
+        if not isinstance(key, str):
+            continue
+        cap = int(lim.cap) if lim.cap != math.inf else None
+        rate = lim.bucket.rate / max(1, processes()) if lim.bucket is not None else None
+        if cap is not None or rate is not None:
+            entries.append((key, cap, rate))
+    if not entries:
+        return None
+    return factory, args, tuple(sorted(entries))
+
+
+def install_shared(spec: SharedSpec | None) -> None:
+    """On a worker, before an item runs: make its limiters those of `spec` (the
+    caller's, at submission). Cheap when unchanged; limits a former spec installed
+    and this one lacks are dropped."""
+    if spec == _installed[0]:
+        return
+    global capped
+    with _install_lock:
+        old = _installed[0]
+        if spec == old:
+            return
+        keep = {key for key, _, _ in spec[2]} if spec is not None else set()
+        for key, _, _ in (old[2] if old is not None else ()):
+            if key not in keep:
+                with _limiters_lock:
+                    _limiters.pop(key, None)
+        if spec is not None:
+            factory, args, entries = spec
+            for key, cap, rate in entries:
+                with _limiters_lock:
+                    _limiters.pop(key, None)  # a fresh one: nothing held on it
+                found = limiter(key)
+                found.configure(cap, rate)
+                if cap is not None:
+                    found.shared = factory(key, cap, *args)
+            capped = True
+            _plan_cache.clear()
+        _installed[0] = spec
 
 
 # -- keys ------------------------------------------------------------------------------
@@ -648,6 +760,13 @@ async def arun(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], counted: 
         return result
     finally:
         call_finished(fn, bar, failed, token)
+
+
+async def arun_inline(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """An awaited call a jitted ``async def`` keeps in place, once some limit is set
+    (`capped`): it takes its provider's slot like a deferred one (`run_inline`'s twin;
+    not counted as progress)."""
+    return await _arun(fn, args, kwargs, None)
 
 
 async def _arun(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], owner: Any) -> Any:

@@ -22,6 +22,16 @@ object) becomes a `WavejitError` saying so.
   Items go to the actor with the fewest in flight. Ray tasks would not do: with one CPU
   each they serialize I/O-bound work, with none they start a process per task.
 
+**Provider limits across the cluster.** The limits the caller set with
+``wavejit.limit(host, max_concurrency=..., rate=...)`` go with every item and node
+and hold across all workers (`wavejit._limits`, "cluster-wide slots"): a worker's
+call to a limited host takes a slot of its own process's limiter, then one of the
+cluster's - a ``distributed.Semaphore`` named after the host on Dask (its leases
+expire if the holding worker dies), a counter in one named Ray actor
+(``wavejit-limits``, an async actor started by the first `RayExecutor` that ships a
+limit; a slot held by a worker process that dies is not given back). A ``rate`` is
+split evenly over the worker processes.
+
 Importing this module imports neither Dask nor Ray.
 """
 
@@ -36,6 +46,7 @@ from typing import Any
 from ._cluster import pack_args, run_item, run_item_dask, run_node, run_node_dask, ship
 from ._cluster import unpack_outcome as _unpack
 from ._errors import WavejitError
+from ._limits import SharedSpec, shared_spec
 
 __all__ = ["DaskExecutor", "RayExecutor"]
 
@@ -105,6 +116,10 @@ class _ClusterExecutor:
                     args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
         raise NotImplementedError
 
+    def limits(self) -> SharedSpec | None:
+        """The caller's provider limits, for the workers (None when none is set)."""
+        raise NotImplementedError
+
     def _lost(self, exc: BaseException, what: str) -> BaseException:
         return WavejitError(
             f"{what} did not finish on {self.name}: {type(exc).__name__}: {exc} "
@@ -145,9 +160,13 @@ class DaskExecutor(_ClusterExecutor):
     def capacity(self) -> int:
         return max(1, len(self.client.nthreads())) * self.max_concurrency
 
+    def limits(self) -> SharedSpec | None:
+        return shared_spec(DaskSlots, (), lambda: len(self.client.nthreads()))
+
     def submit_item(self, fn_blob: bytes, index: int,
                     args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
-        future = self.client.submit(run_item_dask, fn_blob, index, args_blob, pure=False)
+        future = self.client.submit(run_item_dask, fn_blob, index, args_blob,
+                                    self.limits(), pure=False)
         target: concurrent.futures.Future[tuple[bool, bytes]] = concurrent.futures.Future()
         target.set_running_or_notify_cancel()
 
@@ -170,7 +189,8 @@ class DaskExecutor(_ClusterExecutor):
                     kwargs: dict[str, Any], dep_ids: tuple[int, ...],
                     deps: Sequence[Any]) -> Any:
         return self.client.submit(run_node_dask, fn_blob, name, args, kwargs, dep_ids,
-                                  *deps, pure=False, key=f"{name}-{id(object())}")
+                                  *deps, limits=self.limits(), pure=False,
+                                  key=f"{name}-{id(object())}")
 
     def node_future(self, handle: Any, name: str) -> concurrent.futures.Future[None]:
         def result() -> None:
@@ -195,19 +215,86 @@ class DaskExecutor(_ClusterExecutor):
         return list(self.client.gather(list(handles)))
 
 
+class DaskSlots:
+    """Cluster-wide slots of one host on Dask: a ``distributed.Semaphore`` (made on
+    the worker, in the task that installs the limits: it needs the worker's client).
+    The scheduler keeps the count; a lease of a worker that died expires."""
+
+    def __init__(self, host: str, max_concurrency: int) -> None:
+        distributed = importlib.import_module("distributed")
+        self.semaphore = distributed.Semaphore(max_leases=max_concurrency,
+                                               name=f"wavejit-limit:{host}:{max_concurrency}")
+
+    def acquire(self) -> None:
+        self.semaphore.acquire()
+
+    def release(self) -> None:
+        self.semaphore.release()
+
+
 def _ray() -> Any:
     return importlib.import_module("ray")
+
+
+LIMITS_ACTOR = "wavejit-limits"
+
+
+class _RayLimits:
+    """The named async actor counting every host's slots in flight for the cluster."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.changed: Any = None  # an asyncio.Condition, made on the actor's loop
+
+    async def acquire(self, host: str, max_concurrency: int) -> None:
+        import asyncio
+
+        if self.changed is None:
+            self.changed = asyncio.Condition()
+        async with self.changed:
+            await self.changed.wait_for(
+                lambda: self.in_flight.get(host, 0) < max_concurrency)
+            self.in_flight[host] = count = self.in_flight.get(host, 0) + 1
+            self.peak[host] = max(self.peak.get(host, 0), count)
+
+    async def release(self, host: str) -> None:
+        async with self.changed:
+            self.in_flight[host] -= 1
+            self.changed.notify_all()  # waiters may wait with different caps
+
+    def state(self) -> dict[str, dict[str, int]]:
+        return {"in_flight": dict(self.in_flight), "peak": dict(self.peak)}
+
+
+class RaySlots:
+    """Cluster-wide slots of one host on Ray: a counter in the `_RayLimits` actor.
+    ``acquire`` waits for its answer; ``release`` does not (the count drops a moment
+    later, which only makes the cap stricter)."""
+
+    def __init__(self, host: str, max_concurrency: int, actor_name: str) -> None:
+        self.host = host
+        self.max_concurrency = max_concurrency
+        self.actor = _ray().get_actor(actor_name)
+
+    def acquire(self) -> None:
+        _ray().get(self.actor.acquire.remote(self.host, self.max_concurrency))
+
+    def release(self) -> None:
+        self.actor.release.remote(self.host)
 
 
 class _RayWorker:
     """A threaded Ray actor's body: runs items and graph nodes (see `wavejit._cluster`)."""
 
-    def run_item(self, fn_blob: bytes, index: int, args_blob: bytes) -> tuple[bool, bytes]:
-        return run_item(fn_blob, index, args_blob)
+    def run_item(self, fn_blob: bytes, index: int, args_blob: bytes,
+                 limits: Any = None) -> tuple[bool, bytes]:
+        return run_item(fn_blob, index, args_blob, limits)
 
     def run_node(self, fn_blob: bytes, name: str, args: tuple[Any, ...],
-                 kwargs: dict[str, Any], dep_ids: tuple[int, ...], *deps: Any) -> Any:
-        return run_node(fn_blob, name, args, kwargs, dep_ids, *deps)
+                 kwargs: dict[str, Any], dep_ids: tuple[int, ...], *deps: Any,
+                 limits: Any = None) -> Any:
+        return run_node(fn_blob, name, args, kwargs, dep_ids, *deps, limits=limits)
 
 
 class RayExecutor(_ClusterExecutor):
@@ -242,6 +329,7 @@ class RayExecutor(_ClusterExecutor):
         self._actors: list[Any] = []
         self._load: list[int] = []
         self._lock = threading.Lock()
+        self._limits_actor: Any = None
 
     def __repr__(self) -> str:
         return f"<RayExecutor {self.num_actors} actors x {self.max_concurrency}>"
@@ -278,10 +366,30 @@ class RayExecutor(_ClusterExecutor):
                         self._load[k] = 0
         return done
 
+    def limits(self) -> SharedSpec | None:
+        spec = shared_spec(RaySlots, (LIMITS_ACTOR,), lambda: self.num_actors)
+        if spec is not None and self._limits_actor is None:
+            with self._lock:
+                if self._limits_actor is None:
+                    ray = _ray()
+                    actor = ray.remote(_RayLimits).options(
+                        name=LIMITS_ACTOR, get_if_exists=True, num_cpus=0,
+                        max_concurrency=10_000).remote()
+                    ray.get(actor.state.remote())  # registered before a worker looks
+                    self._limits_actor = actor
+        return spec
+
+    def limits_state(self) -> dict[str, dict[str, int]]:
+        """The cluster-wide counts: hosts' slots in flight now, and the most at once."""
+        if self._limits_actor is None:
+            return {"in_flight": {}, "peak": {}}
+        return dict(_ray().get(self._limits_actor.state.remote()))
+
     def submit_item(self, fn_blob: bytes, index: int,
                     args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
+        limits = self.limits()
         k, actor = self._pick()
-        future = actor.run_item.remote(fn_blob, index, args_blob).future()
+        future = actor.run_item.remote(fn_blob, index, args_blob, limits).future()
         future.add_done_callback(self._unload(k, actor))
         return _forward(future, lambda exc: self._lost(exc, f"item {index}"),
                         future.result)
@@ -291,8 +399,10 @@ class RayExecutor(_ClusterExecutor):
     def submit_node(self, fn_blob: bytes, name: str, args: tuple[Any, ...],
                     kwargs: dict[str, Any], dep_ids: tuple[int, ...],
                     deps: Sequence[Any]) -> Any:
+        limits = self.limits()
         k, actor = self._pick()
-        ref = actor.run_node.remote(fn_blob, name, args, kwargs, dep_ids, *deps)
+        ref = actor.run_node.remote(fn_blob, name, args, kwargs, dep_ids, *deps,
+                                    limits=limits)
         ref.future().add_done_callback(self._unload(k, actor))
         return ref
 
@@ -320,5 +430,8 @@ class RayExecutor(_ClusterExecutor):
         ray = _ray()
         with self._lock:
             actors, self._actors, self._load = self._actors, [], []
+            if self._limits_actor is not None:
+                actors.append(self._limits_actor)
+                self._limits_actor = None
         for actor in actors:
             ray.kill(actor)
