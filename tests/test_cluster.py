@@ -455,12 +455,17 @@ def test_provider_limits_hold_across_the_cluster(ready: Any) -> None:
             server.reset_counts()
             wavejit.limit(f"127.0.0.1:{server.port}", max_concurrency=2)
             assert ask_four.map(urls, items, executor=ready) == expected
+            graph = wavejit.Graph()  # graph nodes bring the limits too
+            for q in items[:4]:
+                graph.add(ask_four, root, q, name=q)
+            assert graph.run(executor=ready).by_name() == dict(
+                zip(items[:4], expected[:4], strict=True))
         finally:
             _limits.reset()  # the workers drop the limit with the next item they run
             llm(root).close()  # this process's own client
             llm.cache_clear()
         counts = server.counts()
-    assert counts["served"] == 4 * len(items) and counts["refused"] == 0
+    assert counts["served"] == 4 * (len(items) + 4) and counts["refused"] == 0
     assert counts["peak"] == 2, counts  # the cap, reached (the calls did overlap)
     if isinstance(ready, RayExecutor):
         assert ready.limits_state()["peak"] == {f"127.0.0.1:{server.port}": 2}
