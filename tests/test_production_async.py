@@ -51,7 +51,9 @@ def test_user_max_concurrency_holds_across_concurrent_async_invocations() -> Non
         wavejit.limit(f"127.0.0.1:{server.port}", max_concurrency=5)
         results: dict[int, list[str]] = {}
         expected: dict[int, list[str]] = {}
-        walls: list[float] = []
+        # Both threads' plain runs end before either jitted run starts (a plain request
+        # takes no slot); the counts then start from zero.
+        barrier = threading.Barrier(2, action=server.reset_counts)
 
         def questions(k: int) -> list[str]:
             return [f"{k}-{i}" for i in range(10)]
@@ -64,10 +66,9 @@ def test_user_max_concurrency_holds_across_concurrent_async_invocations() -> Non
                 jitted = wavejit.jit(plain)
                 for k in range(first, first + 4):
                     expected[k] = await plain(questions(k))
-                t0 = time.perf_counter()
+                await asyncio.get_running_loop().run_in_executor(None, barrier.wait, 10)
                 answers = await asyncio.gather(*(jitted(questions(k))
                                                  for k in range(first, first + 4)))
-                walls.append(time.perf_counter() - t0)
                 results.update(zip(range(first, first + 4), answers, strict=True))
                 await client.close()
 
@@ -82,7 +83,7 @@ def test_user_max_concurrency_holds_across_concurrent_async_invocations() -> Non
         host = f"127.0.0.1:{server.port}"
     assert results == expected and len(results) == 8
     assert counts["refused"] == 0
-    assert counts["served"] == 2 * 8 * 11  # plain's, and the jit's: no call repeated
+    assert counts["served"] == 8 * 11  # no call repeated, none lost
     assert counts["peak"] <= 5, counts  # the user's limit, across both loops
     assert counts["peak"] >= 2  # the calls did overlap (else the test shows nothing)
     state = _limits.snapshot()[host]
@@ -92,7 +93,7 @@ def test_user_max_concurrency_holds_across_concurrent_async_invocations() -> Non
 def test_async_calls_refused_by_the_provider_are_reissued_and_answers_equal_plain() -> None:
     # No user limit: the server takes 4 at once and refuses the rest (429 with
     # Retry-After); the limiter learns the provider's limit, as for threads.
-    with RateLimitedServer(cap=4, latency=0.02, retry_after=0.02) as server:
+    with RateLimitedServer(cap=4, latency=0.05, retry_after=0.02) as server:
 
         async def main() -> tuple[list[str], list[str], float, float]:
             client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x",
@@ -119,9 +120,9 @@ def test_async_calls_refused_by_the_provider_are_reissued_and_answers_equal_plai
     # The limit learned (it halves on refusals and grows back by about one slot per
     # round of successes: AIMD), and every slot was given back.
     assert state["limit"] < math.inf and state["in_flight"] == 0
-    # 25 sequential requests vs about 25/4 rounds plus the refusals' Retry-After: 2x is
-    # a wide margin on a noisy 2-core machine.
-    assert wall * 2 <= plain_wall, (wall, plain_wall, counts)
+    # 25 sequential requests of 50 ms vs about 25/4 rounds plus the refusals'
+    # Retry-After (ideal about 4x): 1.5x is a wide margin on a loaded 2-core machine.
+    assert wall * 1.5 <= plain_wall, (wall, plain_wall, counts)
 
 
 def test_a_cancelled_waiter_passes_its_wake_up_on() -> None:
