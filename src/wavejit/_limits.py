@@ -35,6 +35,12 @@ holds a slot of each one's `Limiter` while the call runs:
   no runtime dependencies, and a bucket shared by threads needs only a lock and a
   clock (``pyrate-limiter`` and ``limits`` would add storage backends we do not need).
 
+* **Async.** A jitted ``async def``'s deferred awaited calls run through `arun`, the
+  same algorithm with waits on the event loop (`Limiter.aacquire`: a future woken
+  by `release` through its loop) and the same limiters as threads.
+* **Cluster.** On a worker of `wavejit.executors`, the caller's limits on hosts hold
+  cluster-wide through pluggable `SharedSlots` (see "cluster-wide slots" below).
+
 Opt-in retries and timeouts are `_policy`'s. The clock and the random source are a
 module attribute (`clock`) so tests can replace them with a fake clock.
 """
