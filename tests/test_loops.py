@@ -788,3 +788,86 @@ def test_a_failure_in_the_statements_after_a_loop_is_raised_after_its_output() -
         wavejit.jit(tail_prefix_raises)(ITEMS[:3], {})
     assert jit_error.value.args == plain_error.value.args
     assert jit_out.getvalue() == out.getvalue()
+
+
+# -- pandas apply / map of an I/O function (see wavejit._rowmap) ----------------------
+
+pd = pytest.importorskip("pandas")  # in the dev extra: `make test` installs it
+
+_effects: list[str] = []
+
+
+def label_rows(df: Any) -> Any:
+    """The cookbook's transaction classifier: one LLM call per row through apply."""
+    print(f"rows: {len(df)}")
+    df["label"] = df.apply(lambda row: classify(row["text"])["label"], axis=1)
+    print(df["label"].value_counts().sort_index())
+    return df
+
+
+def map_a_series(df: Any) -> Any:
+    return df["text"].map(lambda t: classify(t)["n"], na_action="ignore")
+
+
+def rows_with_a_failure(df: Any) -> Any:
+    return df.apply(lambda row: fragile(row["text"]), axis=1)
+
+
+def logging_label(text: str) -> str:
+    _effects.append(text)  # an effect the caller sees: the calls stay in order
+    return str(classify(text)["label"])
+
+
+def apply_with_effects(df: Any) -> Any:
+    return df["text"].apply(logging_label)
+
+
+def _frame(texts: list[Any]) -> Any:
+    return pd.DataFrame({"text": texts, "value": range(len(texts))})
+
+
+@pytest.mark.concurrency
+def test_a_pandas_apply_of_an_io_function_overlaps_its_calls() -> None:
+    _calls.clear()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        expected = label_rows(_frame(ITEMS))
+    plain_calls, plain_out = sorted(map(repr, _calls)), out.getvalue()
+    jitted = wavejit.jit(label_rows)
+    _calls.clear()
+    out = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        got = jitted(_frame(ITEMS))
+    wall = time.perf_counter() - started
+    pd.testing.assert_frame_equal(got, expected)
+    assert out.getvalue() == plain_out
+    assert sorted(map(repr, _calls)) == plain_calls
+    assert_overlapped(jitted, wall)
+
+
+def test_a_pandas_map_skipping_missing_values_gives_the_plain_answer() -> None:
+    frame = _frame(["a", None, "ccc", float("nan"), "e"])
+    expected = map_a_series(frame)
+    _calls.clear()
+    got = wavejit.jit(map_a_series)(_frame(["a", None, "ccc", float("nan"), "e"]))
+    pd.testing.assert_series_equal(got, expected)
+    assert len(_calls) == 3
+
+
+def test_a_failing_row_of_an_apply_raises_the_plain_exception() -> None:
+    with pytest.raises(ValueError) as plain_error:
+        rows_with_a_failure(_frame(ITEMS))
+    with pytest.raises(ValueError) as jit_error:
+        wavejit.jit(rows_with_a_failure)(_frame(ITEMS))
+    assert jit_error.value.args == plain_error.value.args
+
+
+def test_an_apply_of_a_function_with_effects_runs_in_order() -> None:
+    _effects.clear()
+    expected = apply_with_effects(_frame(ITEMS[:4]))
+    plain_effects = list(_effects)
+    _effects.clear()
+    got = wavejit.jit(apply_with_effects)(_frame(ITEMS[:4]))
+    pd.testing.assert_series_equal(got, expected)
+    assert _effects == plain_effects

@@ -28,6 +28,7 @@ import ast
 import builtins
 import functools
 import inspect
+import linecache
 import select
 import socket
 import subprocess
@@ -611,6 +612,8 @@ def scan_function(fn: types.FunctionType, self_type: type | None = None,
 
 
 def _function_node(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    if fn.__code__.co_name == "<lambda>":
+        return _lambda_node(fn)
     try:
         # The function's own def, even when `functools.wraps` renamed it: a wrapper is
         # scanned for what it does itself and, through the call to what it wraps (a
@@ -618,6 +621,42 @@ def _function_node(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctio
         return function_def(fn, name=fn.__code__.co_name)
     except (NoSource, OSError):
         return None
+
+
+def _lambda_node(fn: types.FunctionType) -> ast.FunctionDef | None:
+    """A lambda as ``def <lambda>(params): return BODY``, its body read from the file at
+    the span its instructions cover (`co_positions`, 3.11+), so the scan can see what it
+    calls (``df.apply(lambda row: classify(row))``). None if that cannot be done."""
+    code = fn.__code__
+    positions = getattr(code, "co_positions", None)
+    if positions is None:
+        return None
+    spans = [p for p in positions() if None not in p and (p[0], p[2]) != (p[1], p[3])]
+    if not spans:
+        return None
+    start = min((p[0], p[2]) for p in spans)
+    end = max((p[1], p[3]) for p in spans)
+    lines = linecache.getlines(code.co_filename)
+    if not lines or end[0] > len(lines):
+        return None
+    # Columns are UTF-8 byte offsets. Cut at the end column first (on one line, the
+    # start column would shift it).
+    data = "".join(lines[start[0] - 1:end[0]]).encode()
+    last = len(data) - len(lines[end[0] - 1].encode()) + end[1]
+    try:
+        text = data[start[1]:last].decode()
+        body = ast.parse(f"({text.strip()})", mode="eval").body
+    except (SyntaxError, UnicodeDecodeError):
+        return None
+    if isinstance(body, ast.Lambda):
+        body = body.body
+    params = [ast.arg(n) for n in code.co_varnames[:code.co_argcount]]
+    node = ast.FunctionDef(
+        name="<lambda>", args=ast.arguments(posonlyargs=[], args=params, vararg=None,
+                                            kwonlyargs=[], kw_defaults=[], kwarg=None,
+                                            defaults=[]),
+        body=[ast.Return(body)], decorator_list=[], returns=None, type_comment=None)
+    return ast.fix_missing_locations(node)
 
 
 def _root_name(node: ast.expr) -> str | None:

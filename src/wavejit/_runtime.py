@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from types import ModuleType
+from types import MethodType, ModuleType
 from typing import Any
 
 from . import _limits
@@ -62,6 +62,7 @@ from ._output import Slot
 from ._output import begin as _begin_output
 from ._output import end as _end_output
 from ._output import sink as _output_sink
+from ._rowmap import NOT_HANDLED, ROW_MAPS, map_ahead
 from ._sites import has_effects
 from ._threadbound import keep_order as _keep_order
 from ._traceback import trim
@@ -327,6 +328,14 @@ class Invocation:
     def call(self, site_index: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         """A candidate call site: defer the call or run it inline, as the plan says."""
         site = self.code.sites[site_index]
+        if type(fn) is MethodType and fn.__name__ in ROW_MAPS and self.issuing is None and (
+            not self.has_pending_args(args, kwargs)
+        ):  # df.apply(llm_fn): its calls issued ahead (_rowmap)
+            if self.borrowed:
+                self._wait_borrowers(fn.__self__)
+            value = map_ahead(self, site, fn, args, kwargs)
+            if value is not NOT_HANDLED:
+                return value
         decision = site.decide(fn)
         # Thread-bound objects, ContextVar / thread-local callees, external effects.
         decision = _keep_order(decision, fn, args, kwargs)
