@@ -871,3 +871,25 @@ def test_an_apply_of_a_function_with_effects_runs_in_order() -> None:
     got = wavejit.jit(apply_with_effects)(_frame(ITEMS[:4]))
     pd.testing.assert_series_equal(got, expected)
     assert _effects == plain_effects
+
+
+# -- last_run: the data flow the arguments no longer show ------------------------------
+
+
+def ensemble_and_judge(q: str) -> Any:
+    answers = [classify(q + x)["label"] for x in ITEMS[:4]]
+    return classify(" | ".join(answers))  # strict join: the judge gets a plain string
+
+
+def test_last_run_records_that_a_judge_used_every_answer() -> None:
+    jitted = wavejit.jit(ensemble_and_judge)
+    assert jitted("q") == ensemble_and_judge("q")
+    record = jitted.last_run
+    assert record is not None and len(record.calls) == 5
+    judge = record.calls[-1]
+    assert judge.deps == (0, 1, 2, 3)
+    # The critical path is an answer then the judge: two of the five calls (recorded
+    # with no dependency, it was the judge alone, and the predicted speedup about 5x).
+    _, calls = record.critical_path
+    assert len(calls) == 2 and calls[-1] is judge and calls[0] in record.calls[:4]
+    assert record.predicted_speedup < 3.5

@@ -77,7 +77,7 @@ class Pending(Task[Any]):
     """A deferred call's future. Its value is the call's return value."""
 
     __slots__ = ("site", "deps", "cpu", "measure", "_inv", "group", "gated", "effects",
-                 "slot", "__weakref__")
+                 "slot", "after", "__weakref__")
 
     def __init__(self, inv: Invocation, site: Any, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -92,6 +92,9 @@ class Pending(Task[Any]):
         self.gated = False  # issued ahead but has effects: runs inline when retired
         self.effects = False
         self.slot: Any = None  # where its output goes (see `_output`)
+        # The results the caller used before making this call: data flow the arguments
+        # no longer show (``judge(" ".join(answers))``), for `last_run` only.
+        self.after: tuple[Pending, ...] = ()
 
     def value(self) -> Any:
         """The result, waiting (or running it here) if needed; re-raises its exception."""
@@ -197,7 +200,7 @@ class Invocation:
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
                  "issuing", "unlinked", "output", "_output_token", "wasted", "ahead",
-                 "_submit_task")
+                 "_submit_task", "used")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -221,6 +224,7 @@ class Invocation:
         # mutate)])), for the dependencies among them; cleared when the issue ends.
         self.ahead: dict[int, tuple[Any, list[tuple[Pending, bool]]]] = {}
         self.wasted = 0  # calls issued ahead for loop items never reached (speculation)
+        self.used: dict[int, Pending] = {}  # results used since the last call was deferred
         self.output: Any = None  # the Sequencer ordering output, from the first deferral
         self._output_token: Any = None
 
@@ -273,12 +277,17 @@ class Invocation:
             if type(x) is Pending:
                 if self.borrowed:
                     self._wait_borrowers(x)  # glue reading it runs first
+                self.used[id(x)] = x
                 x = x.value()
             if self.owned:
                 self.owned.pop(id(x), None)
             if self.borrowed:
                 self._wait_borrowers(x)
             if self.dirty:
+                if id(x) in self.dirty:  # the caller uses the results it holds
+                    for e in (x.values() if type(x) is dict else x):
+                        if type(e) is Pending:
+                            self.used[id(e)] = e
                 return self.resolve(x)
             return x
         except BaseException as exc:
@@ -291,6 +300,7 @@ class Invocation:
             self._ready_or_stop(x)
         try:
             if type(x) is Pending:
+                self.used[id(x)] = x
                 x = x.value()
             if self.borrowed:
                 self._wait_borrowers(x)
@@ -509,6 +519,9 @@ class Invocation:
                           or _external_effects(fn) is not None):  # files, db (_effects)
             self._commit_after(deps)
         self._spawn(pending)
+        if self.used:
+            pending.after = tuple(self.used.values())
+            self.used.clear()
         if gated:
             if self.issuing is not None:
                 self.issuing.add_slot(pending)  # a marker: its output is the caller's

@@ -264,13 +264,19 @@ def call_records(spawned: list[Any]) -> list[CallRecord]:
     index = {id(p): i for i, p in enumerate(p for p in spawned if p.site is not None)}
     by_id = {id(p): p for p in spawned}
 
-    def deps_of(p: Any) -> set[int]:
+    def deps_of(p: Any, seen: set[int] | None = None) -> set[int]:
+        """The deferred calls `p` waited for or whose results the caller used before
+        making it, seen through gathers and glue (continuations) to the calls."""
+        seen = set() if seen is None else seen
         out: set[int] = set()
-        for d in p.deps:
+        for d in (*p.deps, *getattr(p, "after", ())):
+            if id(d) in seen:
+                continue
+            seen.add(id(d))
             if id(d) in index:
                 out.add(index[id(d)])
-            elif id(d) in by_id:
-                out |= deps_of(d)  # a gather: what it waited for
+            elif id(d) in by_id or getattr(d, "site", 0) is None:
+                out |= deps_of(d, seen)  # a gather or glue: what it waited for
         return out
 
     return [CallRecord(p.name, p.site.label, p.started, p.finished, p.thread,
