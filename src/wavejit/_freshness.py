@@ -45,7 +45,10 @@ def _compile_like(fn: types.FunctionType,
                   node: ast.FunctionDef | ast.AsyncFunctionDef) -> types.CodeType | None:
     target = copy.copy(node)
     target.decorator_list = []  # evaluated at import, not part of the function's code
-    body: list[ast.stmt] = [target]
+    # The wrapping is built around a placeholder and positioned alone: the def is
+    # positioned already, and a walk over all of it costs as much as its compile.
+    placeholder = ast.Pass()
+    body: list[ast.stmt] = [placeholder]
     parts = fn.__qualname__.split(".")
     if len(parts) >= 2 and parts[-2] != "<locals>":
         cls = ast.ClassDef(name=parts[-2], bases=[], keywords=[], body=body,
@@ -72,6 +75,10 @@ def _compile_like(fn: types.FunctionType,
                 for name in _names(fn.__code__) if _imported(fn, name)]
     module = ast.Module(body=[*imported, *body], type_ignores=[])
     ast.fix_missing_locations(module)
+    for holder in ast.walk(module):  # a few wrapper nodes: the def is not there yet
+        stmts = getattr(holder, "body", None)
+        if isinstance(stmts, list) and placeholder in stmts:
+            stmts[stmts.index(placeholder)] = target
     top = compile(module, fn.__code__.co_filename, "exec", dont_inherit=True,
                   flags=_future_flags(fn))
     return _find(top, fn.__code__.co_name)
