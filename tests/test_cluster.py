@@ -460,6 +460,11 @@ def test_provider_limits_hold_across_the_cluster(ready: Any) -> None:
                 graph.add(ask_four, root, q, name=q)
             assert graph.run(executor=ready).by_name() == dict(
                 zip(items[:4], expected[:4], strict=True))
+            if ready is not None:  # what travels: the cap, and a rate split in two
+                wavejit.limit("rate.example.test", rate=10)
+                spec = ready.limits()
+                assert spec is not None and spec[2] == (
+                    (f"127.0.0.1:{server.port}", 2, None), ("rate.example.test", None, 5.0))
         finally:
             _limits.reset()  # the workers drop the limit with the next item they run
             llm(root).close()  # this process's own client

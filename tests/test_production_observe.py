@@ -5,6 +5,7 @@ with plain Python's."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import logging
@@ -221,3 +222,19 @@ def test_progress_without_tqdm_warns_and_runs(monkeypatch: pytest.MonkeyPatch,
     capsys.readouterr()
     assert jitted(5) == pipeline(5)
     assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_of_an_async_function(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+
+    async def pipeline(n: int) -> int:
+        parts = [await asyncio.sleep(0.005, result=i) for i in range(n)]
+        return sum(parts)
+
+    jitted = wavejit.jit(pipeline, progress=True)
+    capsys.readouterr()
+    assert asyncio.run(jitted(6)) == asyncio.run(pipeline(6)) == 15
+    record = jitted.last_run
+    assert record is not None and len(record.calls) == 6  # all six were deferred
+    err = capsys.readouterr().err
+    assert "6/6" in err and "pipeline" in err, err

@@ -40,6 +40,7 @@ from __future__ import annotations
 import concurrent.futures
 import importlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -152,6 +153,7 @@ class DaskExecutor(_ClusterExecutor):
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self.client = client
         self.max_concurrency = max_concurrency
+        self._workers = (0.0, 1)  # (when counted, how many): for splitting a rate
 
     def __repr__(self) -> str:
         return f"<DaskExecutor {self.client!r}>"
@@ -161,7 +163,15 @@ class DaskExecutor(_ClusterExecutor):
         return max(1, len(self.client.nthreads())) * self.max_concurrency
 
     def limits(self) -> SharedSpec | None:
-        return shared_spec(DaskSlots, (), lambda: len(self.client.nthreads()))
+        return shared_spec(DaskSlots, (), self._count_workers)
+
+    def _count_workers(self) -> int:
+        """The workers (a scheduler round trip), counted again after 5 s at most."""
+        counted, workers = self._workers
+        if time.monotonic() - counted > 5.0:
+            workers = max(1, len(self.client.nthreads()))
+            self._workers = (time.monotonic(), workers)
+        return workers
 
     def submit_item(self, fn_blob: bytes, index: int,
                     args_blob: bytes) -> concurrent.futures.Future[tuple[bool, bytes]]:
