@@ -893,3 +893,44 @@ def test_last_run_records_that_a_judge_used_every_answer() -> None:
     _, calls = record.critical_path
     assert len(calls) == 2 and calls[-1] is judge and calls[0] in record.calls[:4]
     assert record.predicted_speedup < 3.5
+
+
+# -- regressions found by the corpus ---------------------------------------------------
+
+_events: list[tuple[str, str]] = []
+
+
+class Recorder:
+    def __init__(self, x: str) -> None:
+        _events.append(("init", x))  # an effect the caller sees
+
+
+@wavejit.io
+def fetch_and_note(x: str) -> str:
+    time.sleep(LATENCY)
+    _events.append(("fetch", x))
+    return x
+
+
+def builtin_class_then_effectful_class(x: str) -> tuple[dict[str, int], str]:
+    d = dict(a=1)
+    r = fetch_and_note(x)
+    Recorder(x)  # after the fetch in plain Python: it must not overtake it
+    return d, r
+
+
+def test_classes_are_judged_each_on_its_own() -> None:
+    """Every class had one key (its metaclass, ``type``): the first class judged gave
+    its verdict to all. ``dict`` (no effects) then made a class with effects run ahead
+    of an earlier deferred call; ``StringIO`` made ``range`` an effect (a barrier)."""
+    from wavejit._sites import has_effects
+
+    assert has_effects(dict) is False
+    assert has_effects(Recorder) is True
+    assert has_effects(range) is False
+    _events.clear()
+    expected = builtin_class_then_effectful_class("a")
+    plain_events = list(_events)
+    _events.clear()
+    assert wavejit.jit(builtin_class_then_effectful_class)("a") == expected
+    assert _events == plain_events

@@ -432,7 +432,9 @@ def callee_key(fn: Any) -> Any:
         if owner is None or isinstance(owner, types.ModuleType):
             return fn
         return (type(owner), fn.__name__)
-    return type(fn)
+    if isinstance(fn, type):
+        return fn  # a class: itself (its type is its metaclass, the same for nearly all)
+    return type(fn)  # a callable object: what its class's __call__ runs
 
 
 def classify(fn: Any) -> CalleeInfo:
