@@ -79,13 +79,15 @@ def test_rate_limited_provider_same_answers_and_faster(max_retries: int) -> None
         assert server.counts()["peak"] <= 8
 
 
-def test_user_max_concurrency_holds_across_concurrent_invocations() -> None:
+# "trace" measures each callee inline on its first calls: those take slots too.
+@pytest.mark.parametrize("strategy", ["auto", "trace"])
+def test_user_max_concurrency_holds_across_concurrent_invocations(strategy: str) -> None:
     with RateLimitedServer(cap=1000, latency=0.02) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
         ask = _asker(client)
         wavejit.limit(client, max_concurrency=5)
 
-        @wavejit.jit
+        @wavejit.jit(strategy=strategy)
         def fan_out(qs: list[str]) -> list[str]:
             answers = [ask(q) for q in qs]
             with contextlib.nullcontext():  # a call in a with-block, and one inline

@@ -152,6 +152,9 @@ class AsyncInvocation:
         )):
             raise StopIssue  # it must run in order: the rest of the loop runs in order
         if not decision.defer or self.sequential:
+            if _limits.capped:  # a provider limit is set: calls kept in place take slots
+                args, kwargs = await self._ready(fn, args, kwargs)
+                return await _limits.arun_inline(fn, args, kwargs)
             return await (await self.now(fn, *args, **kwargs))  # the coroutine, awaited
         pending = AsyncPending(site)
         touched: list[tuple[Any, bool]] = []
@@ -430,15 +433,21 @@ class AsyncInvocation:
         return x
 
     async def now(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = await self._ready(fn, args, kwargs)
+        return fn(*args, **kwargs)
+
+    async def _ready(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+                     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Before a call made now: earlier calls committed if it has effects; its
+        arguments resolved."""
         if self.issuing is not None and has_effects(fn):
             raise StopIssue
         if self.settled < len(self.spawned) and has_effects(fn):
             receiver = getattr(fn, "__self__", None)
             if receiver is None or id(receiver) not in self.owned:
                 await self.barrier()
-        args = tuple([await self.wait(a) for a in args])
-        kwargs = {k: await self.wait(v) for k, v in kwargs.items()}
-        return fn(*args, **kwargs)
+        return (tuple([await self.wait(a) for a in args]),
+                {k: await self.wait(v) for k, v in kwargs.items()})
 
     async def _store(self, target: Any, value: Any, store: Any, kind: type) -> None:
         if type(target) is kind and id(target) in self.owned and self._holds_pending(value):

@@ -394,6 +394,8 @@ class Invocation:
         if decision.profile:
             wall0, cpu0 = _perf_counter(), _thread_time()
             try:
+                if _limits.capped:  # measured, and it takes its provider's slot too
+                    return _limits.run_inline(fn, args, kwargs)
                 return fn(*args, **kwargs)
             finally:
                 site.observe(fn, _perf_counter() - wall0, _thread_time() - cpu0)
