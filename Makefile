@@ -30,21 +30,29 @@ JIT_TESTS := tests/test_jit_patterns.py tests/test_jit_contract.py \
 	tests/test_jit_regressions.py tests/test_jit_async.py tests/test_tiers.py \
 	tests/test_strategies.py
 
-# After the suite: the mutation check (every concurrency test must fail with
-# WAVEJIT_EXECUTOR=sequential; tests/conftest.py inverts their outcomes) runs in the
-# background, mostly waiting, while the jit tests run in two random orders.
+# After the suite, three runs side by side, each into its own log under .venv (their
+# tests mostly wait, so they barely compete for the cores: 3 min one after another,
+# the mutation check's 2.4 min side by side): the mutation check (every concurrency
+# test must fail with WAVEJIT_EXECUTOR=sequential; tests/conftest.py inverts their
+# outcomes) and the jit tests in two random orders. Each prints its summary line, or
+# its whole log if it failed; any failure fails `make test`.
+RANDOM_ORDER := --random-order-bucket=global --random-order-seed
 test: lint typecheck
 	$(PY) -m pytest -q
-	@WAVEJIT_EXECUTOR=sequential WAVEJIT_MUTATION_CHECK=1 WAVEJIT_FUZZ_EXAMPLES=20 \
-		$(PY) -m pytest -q -m concurrency --timeout=30 > $(VENV)/mutation-check.log 2>&1 & \
-	mutation=$$!; seed=$$(date +%s); \
-	for s in $$seed $$((seed + 1)); do \
-		echo "jit tests in random order, seed $$s (--random-order-bucket=global --random-order-seed=$$s)"; \
-		$(PY) -m pytest -q --random-order-bucket=global --random-order-seed=$$s $(JIT_TESTS) \
-			|| { kill $$mutation; exit 1; }; \
+	@seed=$$(date +%s); \
+	WAVEJIT_EXECUTOR=sequential WAVEJIT_MUTATION_CHECK=1 WAVEJIT_FUZZ_EXAMPLES=20 \
+		$(PY) -m pytest -q -m concurrency --timeout=30 > $(VENV)/mutation-check.log 2>&1 & m=$$!; \
+	$(PY) -m pytest -q $(RANDOM_ORDER)=$$seed $(JIT_TESTS) > $(VENV)/random-order-1.log 2>&1 & a=$$!; \
+	$(PY) -m pytest -q $(RANDOM_ORDER)=$$((seed + 1)) $(JIT_TESTS) > $(VENV)/random-order-2.log 2>&1 & b=$$!; \
+	failed=0; \
+	for job in "$$a random-order-1 jit tests in random order ($(RANDOM_ORDER)=$$seed)" \
+		"$$b random-order-2 jit tests in random order ($(RANDOM_ORDER)=$$((seed + 1)))" \
+		"$$m mutation-check mutation check: every concurrency test fails with WAVEJIT_EXECUTOR=sequential"; do \
+		set -- $$job; pid=$$1; log=$(VENV)/$$2.log; shift 2; echo "$$*"; \
+		if wait $$pid; then grep -E '^[0-9]+ (passed|failed)' $$log | tail -1; \
+		else cat $$log; failed=1; fi; \
 	done; \
-	echo "mutation check: every concurrency test fails with WAVEJIT_EXECUTOR=sequential"; \
-	if wait $$mutation; then tail -1 $(VENV)/mutation-check.log; else cat $(VENV)/mutation-check.log; exit 1; fi
+	exit $$failed
 
 # The suite on every CPython 3.10-3.13 found here, each in its own .venv-3.X; absent
 # versions are skipped, saying so (see .ci/test-all).
