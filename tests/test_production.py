@@ -671,3 +671,81 @@ def test_subprocess_calls_after_a_failing_one_do_not_run(tmp_path: Path) -> None
         wavejit.jit(run_all)(cmds)
     time.sleep(0.2)  # anything that did start would have touched its file by now
     assert list(tmp_path.iterdir()) == []
+
+
+# -- jit(timeout=...) ------------------------------------------------------------------
+
+
+def test_timeout_raises_at_the_deadline_and_starts_nothing_after_it() -> None:
+    started: list[int] = []
+
+    @wavejit.io
+    def slow(i: int) -> int:
+        started.append(i)
+        time.sleep(0.5)
+        return i
+
+    @wavejit.jit(timeout=0.2, max_workers=4)
+    def fan_out(n: int) -> list[int]:
+        return [slow(i) for i in range(n)]
+
+    t0 = time.perf_counter()
+    with pytest.raises(TimeoutError) as error:
+        fan_out(12)
+    waited = time.perf_counter() - t0
+    # 0.2 s deadline; the calls take 0.5 s (and 12 of them 1.5 s with 4 workers).
+    assert 0.15 < waited < 0.45, waited
+    assert isinstance(error.value, wavejit.InvocationTimeout)
+    assert "fan_out did not finish within its jit(timeout=0.2)" in str(error.value)
+    time.sleep(0.6)  # the four in flight finish in the background
+    assert sorted(started) == [0, 1, 2, 3]  # the queued eight never started
+
+
+def test_a_timeout_raised_by_a_deferred_call_is_an_ordinary_failure() -> None:
+    @wavejit.io
+    def flaky(i: int) -> int:
+        time.sleep(0.02)
+        if i == 1:
+            raise TimeoutError("the provider timed out", i)
+        return i
+
+    def calls(n: int) -> list[int]:
+        return [flaky(i) for i in range(n)]
+
+    with pytest.raises(TimeoutError) as plain:
+        calls(4)
+    with pytest.raises(TimeoutError) as jitted:
+        wavejit.jit(calls, timeout=10)(4)
+    assert type(jitted.value) is TimeoutError and jitted.value.args == plain.value.args
+
+
+def test_an_async_timeout_cancels_the_deferred_tasks() -> None:
+    import asyncio
+
+    finished: list[int] = []
+
+    @wavejit.io
+    async def slow(i: int) -> int:
+        await asyncio.sleep(0.5)
+        finished.append(i)
+        return i
+
+    @wavejit.jit(timeout=0.1)
+    async def fan_out(n: int) -> list[int]:
+        return [await slow(i) for i in range(n)]
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            await fan_out(5)
+        waited = time.perf_counter() - t0
+        await asyncio.sleep(0.6)  # none of the cancelled tasks goes on
+        return waited
+
+    waited = asyncio.run(main())
+    assert waited < 0.4 and finished == []
+
+
+def test_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        wavejit.jit(lambda: None, timeout=0)

@@ -6,7 +6,7 @@ The public surface is this module's ``__all__``; everything else is private.
 
 from __future__ import annotations
 
-from ._errors import CancelledError, CycleError, GraphError, WavejitError
+from ._errors import CancelledError, CycleError, GraphError, InvocationTimeout, WavejitError
 from ._executors import (
     BoundedExecutor,
     SequentialExecutor,
@@ -40,6 +40,7 @@ __all__ = [
     "GraphError",
     "CycleError",
     "CancelledError",
+    "InvocationTimeout",
     "Task",
     "ThreadExecutor",
     "SequentialExecutor",

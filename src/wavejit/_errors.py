@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["WavejitError", "CycleError", "GraphError", "CancelledError", "add_note"]
+__all__ = ["WavejitError", "CycleError", "GraphError", "CancelledError", "InvocationTimeout",
+           "add_note"]
 
 
 class WavejitError(Exception):
@@ -39,3 +40,18 @@ def add_note(exc: BaseException, note: str) -> None:
         notes = getattr(exc, "__notes__", ())
         if note not in notes:
             exc.add_note(note)
+
+
+class InvocationTimeout(WavejitError, TimeoutError):
+    """A jitted function ran past its ``jit(timeout=...)`` (a builtin ``TimeoutError``).
+
+    Its deferred calls that had not started were cancelled; those in flight finish in
+    the background, their results dropped.
+    """
+
+    def __init__(self, message: str, invocation: object = None) -> None:
+        super().__init__(message)
+        self.invocation = invocation  # the one that timed out (nested ones propagate)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return InvocationTimeout, self.args  # the invocation stays behind

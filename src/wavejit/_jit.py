@@ -70,12 +70,14 @@ class JitFunction(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], *, strategy: str = "auto",
                  max_workers: int | None = None, executor: object = None,
                  enabled: bool = True, speculate: bool = False,
-                 progress: bool = False) -> None:
+                 progress: bool = False, timeout: float | None = None) -> None:
         if strategy not in STRATEGY_NAMES:
             raise ValueError(f"unknown strategy {strategy!r}: choose one of "
                              f"{', '.join(STRATEGY_NAMES)}")
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         resolve_executor(executor, None)  # validate now, with a clear error
         functools.update_wrapper(self, fn)
         self.__wrapped__ = fn
@@ -84,6 +86,7 @@ class JitFunction(Generic[P, R]):
         self.executor = executor
         self.speculate = speculate
         self.progress = progress
+        self.timeout = timeout
         if progress:
             _want_progress(fn)
         self._fn = fn
@@ -172,11 +175,13 @@ class JitFunction(Generic[P, R]):
                 else:
                     compiled.compile_seconds = time.perf_counter() - started
                     self._compiled = compiled
-                    self._impl = compiled.function
+                    self._set_impl(compiled.function)
             assert self._impl is not None
             return self._impl
 
     def _set_impl(self, impl: Callable[..., Any]) -> None:
+        if self.timeout is not None and inspect.iscoroutinefunction(impl):
+            impl = _timed(impl, self.timeout, getattr(self._fn, "__qualname__", "?"))
         self._impl = impl
 
     def _go_plain(self, reason: str, fallback: bool = False) -> None:
@@ -298,6 +303,26 @@ def _jit_operator_tree(op: Operator, decorate: Callable[[Any], Any]) -> None:
         _jit_operator_tree(sub, decorate)
 
 
+def _timed(impl: Callable[..., Any], timeout: float, name: str) -> Callable[..., Any]:
+    """An ``async def`` under ``jit(timeout=...)``: cancelled at the deadline (which
+    cancels its deferred tasks), raising the builtin ``TimeoutError``. (A sync one
+    checks its deadline itself: `Invocation.deadline`.)"""
+    import asyncio
+
+    @functools.wraps(impl)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await asyncio.wait_for(impl(*args, **kwargs), timeout)
+        except asyncio.TimeoutError:  # (not yet the builtin one on Python 3.10)
+            if time.perf_counter() - started < timeout:
+                raise  # the function's own, not the deadline's
+            raise TimeoutError(f"{name} did not finish within its jit(timeout={timeout}) "
+                               "seconds; its deferred calls were cancelled") from None
+
+    return timed
+
+
 class _Decorator(Protocol):
     """What ``jit(strategy=...)`` returns: `jit` with its options bound."""
 
@@ -316,26 +341,27 @@ class _Decorator(Protocol):
 def jit(fn: type[_OpT], /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
         max_workers: int | None = None, executor: object = None,
         enabled: bool = True, speculate: bool = False,
-        progress: bool = False) -> type[_OpT]: ...
+        progress: bool = False, timeout: float | None = None) -> type[_OpT]: ...
 @overload
 def jit(fn: _OpT, /, *, strategy: str = "auto",  # type: ignore[overload-overlap]
         max_workers: int | None = None, executor: object = None,
         enabled: bool = True, speculate: bool = False,
-        progress: bool = False) -> _OpT: ...
+        progress: bool = False, timeout: float | None = None) -> _OpT: ...
 @overload
 def jit(fn: Callable[P, R], /, *, strategy: str = "auto",
         max_workers: int | None = None, executor: object = None,
         enabled: bool = True, speculate: bool = False,
-        progress: bool = False) -> JitFunction[P, R]: ...
+        progress: bool = False, timeout: float | None = None) -> JitFunction[P, R]: ...
 @overload
 def jit(*, strategy: str = "auto", max_workers: int | None = None,
         executor: object = None, enabled: bool = True,
-        speculate: bool = False, progress: bool = False) -> _Decorator: ...
+        speculate: bool = False, progress: bool = False,
+        timeout: float | None = None) -> _Decorator: ...
 
 
 def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = None,
         executor: object = None, enabled: bool = True, speculate: bool = False,
-        progress: bool = False) -> Any:
+        progress: bool = False, timeout: float | None = None) -> Any:
     """Run the independent I/O calls of `fn` concurrently; same results as plain `fn`.
 
     Use as ``@jit``, ``@jit(...)`` or ``jit(fn)``. Options: ``max_workers`` caps the
@@ -346,7 +372,11 @@ def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = 
     iterations' calls early (results past the exit are discarded, unstarted calls
     cancelled; ``last_run.wasted`` counts the rest); ``progress=True`` shows a ``tqdm``
     bar of each invocation's deferred calls (the ``progress`` extra; without ``tqdm``
-    a warning at decoration, and no bar).
+    a warning at decoration, and no bar); ``timeout=seconds`` raises ``TimeoutError``
+    (`wavejit.InvocationTimeout`) from the first wait or call site past the deadline:
+    calls not started are cancelled, calls in flight finish in the background and
+    their results are dropped (threads cannot be stopped), as for Ctrl-C. Code running
+    on the caller's thread is not interrupted.
     """
     def decorate(target: Any) -> Any:
         if isinstance(target, type) and issubclass(target, Operator):
@@ -364,7 +394,7 @@ def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = 
             raise TypeError(f"jit() needs a function, got {type(target).__name__}")
         return JitFunction(target, strategy=strategy, max_workers=max_workers,
                            executor=executor, enabled=enabled, speculate=speculate,
-                           progress=progress)
+                           progress=progress, timeout=timeout)
 
     if fn is None:
         return decorate

@@ -45,7 +45,7 @@ from typing import Any
 from . import _limits
 from ._deep import bind_twin
 from ._effects import external_effects as _external_effects
-from ._errors import CancelledError, add_note
+from ._errors import CancelledError, InvocationTimeout, add_note
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
 from ._issue import (
@@ -95,6 +95,27 @@ class Pending(Task[Any]):
         # The results the caller used before making this call: data flow the arguments
         # no longer show (``judge(" ".join(answers))``), for `last_run` only.
         self.after: tuple[Pending, ...] = ()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """As `Task.wait`; under ``jit(timeout=...)``, the caller's wait ends at the
+        deadline with `InvocationTimeout` (and does not run the call itself: it
+        could take longer)."""
+        inv = self._inv
+        if inv.deadline is None or self._state >= _FINISHED or (
+            threading.get_ident() != inv.caller
+        ):
+            return super().wait(timeout)
+        remaining = inv.deadline - _perf_counter()
+        if timeout is not None:
+            remaining = min(remaining, timeout)
+        if remaining > 0 and self._done.acquire(timeout=remaining):
+            self._done.release()
+            return True
+        if self._state >= _FINISHED:
+            return True
+        if timeout is not None and _perf_counter() < inv.deadline:
+            return False
+        raise _timed_out(inv)
 
     def value(self) -> Any:
         """The result, waiting (or running it here) if needed; re-raises its exception."""
@@ -194,13 +215,21 @@ def is_shareable(x: object, safe_types: Callable[[type], bool]) -> bool:
     return safe_types(t)
 
 
+def _timed_out(inv: Invocation) -> InvocationTimeout:
+    owner = getattr(getattr(inv.code, "compiled", None), "owner", None)
+    name = getattr(owner, "__qualname__", "the jitted function")
+    return InvocationTimeout(
+        f"{name} did not finish within its jit(timeout={getattr(owner, 'timeout', None)})"
+        " seconds; its deferred calls not started were cancelled", invocation=inv)
+
+
 class Invocation:
     """One call of a jitted function: its deferred calls and their bookkeeping."""
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
                  "issuing", "unlinked", "output", "_output_token", "wasted", "ahead",
-                 "_submit_task", "used")
+                 "_submit_task", "used", "deadline", "caller")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -226,6 +255,10 @@ class Invocation:
         self.wasted = 0  # calls issued ahead for loop items never reached (speculation)
         self.used: dict[int, Pending] = {}  # results used since the last call was deferred
         self.output: Any = None  # the Sequencer ordering output, from the first deferral
+        # jit(timeout=...): when the caller's waits give up (None: never), and the
+        # caller's thread (waits on deferred calls' threads are not timed).
+        self.deadline: float | None = None
+        self.caller = threading.get_ident()
         self._output_token: Any = None
 
     # -- resolution -------------------------------------------------------------------
@@ -338,6 +371,8 @@ class Invocation:
     def call(self, site_index: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         """A candidate call site: defer the call or run it inline, as the plan says."""
         site = self.code.sites[site_index]
+        if self.deadline is not None and _perf_counter() > self.deadline:
+            raise _timed_out(self)
         if type(fn) is MethodType and fn.__name__ in ROW_MAPS and self.issuing is None and (
             not self.has_pending_args(args, kwargs)
         ):  # df.apply(llm_fn): its calls issued ahead (_rowmap)
@@ -924,7 +959,9 @@ class Invocation:
         `exc` came from a deferred call, the ones spawned after it are cancelled or
         waited for. The earliest failure in program order is returned.
         """
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) or (
+            type(exc) is InvocationTimeout and exc.invocation is self
+        ):
             return self.abandon(exc)
         if self.unlinked:
             self.issuing = None

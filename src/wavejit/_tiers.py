@@ -139,7 +139,10 @@ class CompiledFunction:
             return AsyncInvocation(version, sequential=isinstance(executor,
                                                                    SequentialExecutor))
         owner = self.owner
-        return Invocation(version, resolve_executor(owner.executor, owner.max_workers))
+        inv = Invocation(version, resolve_executor(owner.executor, owner.max_workers))
+        if owner.timeout is not None:
+            inv.deadline = inv.started + owner.timeout
+        return inv
 
     def finished(self, version: Version, inv: Invocation | AsyncInvocation) -> None:
         self.invocations += 1
