@@ -934,3 +934,45 @@ def test_classes_are_judged_each_on_its_own() -> None:
     _events.clear()
     assert wavejit.jit(builtin_class_then_effectful_class)("a") == expected
     assert _events == plain_events
+
+
+_key = ["a"]
+
+
+def set_key(k: str) -> None:
+    _key[0] = k  # a global the next call reads
+
+
+@wavejit.io
+def ask_with_key(q: str) -> str:
+    time.sleep(LATENCY / 5)
+    return q + _key[0]
+
+
+def key_changes_after_each_call(items: list[str]) -> list[str]:
+    out = []
+    for x in items:
+        r = ask_with_key(x)
+        out.append(r)
+        set_key(x)
+    return out
+
+
+def key_changes_before_each_call(items: list[str]) -> list[str]:
+    out = []
+    for x in items:
+        set_key(x + "!")
+        out.append(ask_with_key(x))
+    return out
+
+
+@pytest.mark.parametrize("fn", [key_changes_after_each_call, key_changes_before_each_call])
+def test_no_call_is_issued_ahead_of_an_earlier_call_with_effects(fn: Callable[..., Any]
+                                                                 ) -> None:
+    """``set_key`` runs in program order (gated); a later item's call issued before it
+    ran read the old key: ['1a', '2a', '32'] instead of ['1a', '21', '32']."""
+    _key[0] = "a"
+    expected = fn(["1", "2", "3"])
+    for _ in range(2):
+        _key[0] = "a"
+        assert wavejit.jit(fn)(["1", "2", "3"]) == expected

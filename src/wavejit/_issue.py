@@ -55,7 +55,7 @@ class IssueGroup:
     """What one loop item issued ahead, per part, until it is retired."""
 
     __slots__ = ("parts", "borrows", "held", "committed", "failure", "hoist_failure",
-                 "lock", "part", "outputs", "seq", "stretch", "token")
+                 "lock", "part", "outputs", "seq", "stretch", "token", "effects")
 
     def __init__(self) -> None:
         self.parts: list[list[Any]] = [[]]  # Pendings per part, in spawn order
@@ -72,6 +72,9 @@ class IssueGroup:
         self.seq: Any = None  # the invocation's Sequencer
         self.stretch: Slot | None = None  # the caller's current stretch of output
         self.token: Any = None  # the output sink while the item is issued
+        # It holds a gated call that writes module globals: no call after it, in this
+        # item or a later one, may be issued ahead of it (it may read them).
+        self.effects = False
 
     def add(self, pending: Any) -> None:
         self.parts[self.part].append(pending)

@@ -229,7 +229,7 @@ class Invocation:
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
                  "issuing", "unlinked", "output", "_output_token", "wasted", "ahead",
-                 "_submit_task", "used", "deadline", "caller")
+                 "_submit_task", "used", "deadline", "caller", "issue_blocked")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -253,6 +253,7 @@ class Invocation:
         # mutate)])), for the dependencies among them; cleared when the issue ends.
         self.ahead: dict[int, tuple[Any, list[tuple[Pending, bool]]]] = {}
         self.wasted = 0  # calls issued ahead for loop items never reached (speculation)
+        self.issue_blocked = False  # an item issued holds a gated call with effects
         self.used: dict[int, Pending] = {}  # results used since the last call was deferred
         self.output: Any = None  # the Sequencer ordering output, from the first deferral
         # jit(timeout=...): when the caller's waits give up (None: never), and the
@@ -389,6 +390,11 @@ class Invocation:
         if decision.twin is not None:  # a helper of the program: its jitted twin
             fn = bind_twin(decision.twin, fn)
             site.twin_calls += 1
+        if self.issuing is not None and (self.issuing.effects or self.issue_blocked):
+            # After a gated call that writes globals nothing is issued ahead of it: a
+            # later call may read them. (Unknown effects do not stop the issue: that
+            # would serialize every loop that calls, say, json.loads.)
+            raise StopIssue
         if self.issuing is not None and decision.effects and not (
             decision.defer and self._untouchable(fn, args, kwargs)
         ):
@@ -396,6 +402,8 @@ class Invocation:
             # they see: it runs inline, in program order, when its item is retired.
             # (A deferred call handed only immutable values and shareable clients
             # cannot change anything of ours, whatever the scan could not see.)
+            if decision.info.writes_globals:  # what any later call may read
+                self.issuing.effects = True
             return self._defer(site, decision, fn, args, kwargs, gated=True)
         if decision.defer:
             return self._defer(site, decision, fn, args, kwargs)
@@ -679,7 +687,11 @@ class Invocation:
 
     StopIssue = StopIssue  # for the rewritten code's ``except _wj_inv.StopIssue``
     nested = staticmethod(nested_items)  # nested loops as one loop over pairs
-    tail_items = staticmethod(tail_items)  # the statements after a loop issued ahead
+
+    def tail_items(self, items: list[Any], queue: list[Any]) -> tuple[None, ...]:
+        """The statements after a loop issued ahead, as one more item (see `_nested`);
+        none after an item with a gated call with effects."""
+        return () if self.issue_blocked else tail_items(items, queue)
 
     def loop_items(self, wrapper: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                    distinct: bool) -> tuple[list[Any] | None, Any]:
@@ -719,6 +731,8 @@ class Invocation:
     def issue_commit(self, group: IssueGroup) -> None:
         """The item is issued: start what it holds."""
         self.issuing = None
+        if group.effects:
+            self.issue_blocked = True
         self._end_item_output(group)
         for pending in group.commit():
             self._submit(pending)
@@ -751,6 +765,7 @@ class Invocation:
         progress bar yields them itself, after the retired ones)."""
         self.issuing = None
         self.ahead.clear()
+        self.issue_blocked = False
         failed = bool(issued) and issued[-1][0].failure is not None
         if type(progress) is Progress:
             progress.finished = failed
