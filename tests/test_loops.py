@@ -976,3 +976,24 @@ def test_no_call_is_issued_ahead_of_an_earlier_call_with_effects(fn: Callable[..
     for _ in range(2):
         _key[0] = "a"
         assert wavejit.jit(fn)(["1", "2", "3"]) == expected
+
+
+def key_changes_in_the_body(items: list[str]) -> list[str]:
+    out = []
+    for x in items:
+        r = ask_with_key(x)
+        out.append(r)
+        if r:
+            set_key(x)  # not hoisted: runs when the item retires
+    return out
+
+
+def test_a_loop_whose_body_calls_a_global_writer_stays_in_order() -> None:
+    _key[0] = "a"
+    expected = key_changes_in_the_body(["1", "2", "3"])
+    jitted = wavejit.jit(key_changes_in_the_body)
+    for _ in range(2):
+        _key[0] = "a"
+        assert jitted(["1", "2", "3"]) == expected
+    assert any("`set_key(x)` writes module globals, which a later item's call may read"
+               in note for note in jitted.explain().loops), jitted.explain().loops

@@ -27,6 +27,23 @@ __all__ = ["compile_function", "Unsupported"]
 _DEF_NAME = "_wj_def"
 
 
+def _global_writer(fn: types.FunctionType, local_names: set[str]
+                   ) -> Callable[[str], bool]:
+    """Does the function a name of `fn` refers to (a global, not a local) write module
+    globals, as far as its source shows?"""
+    from ._hints import classify
+
+    def writes(name: str) -> bool:
+        if name in local_names:
+            return False
+        target = fn.__globals__.get(name)
+        target = getattr(target, "__wrapped__", target) if getattr(
+            target, "__wavejit_jit__", False) else target
+        return isinstance(target, types.FunctionType) and classify(target).writes_globals
+
+    return writes
+
+
 def compile_function(
     fn: types.FunctionType, begin: Callable[[], Any],
     hooked: set[tuple[int, int]] | None = None, speculate: bool = False,
@@ -46,7 +63,7 @@ def compile_function(
     filename, first = code.co_filename, code.co_firstlineno
     local_names = set(code.co_varnames) | set(code.co_cellvars)
     result = rewrite(node, local_names, set(code.co_freevars), first, hooked,
-                     speculate=speculate)
+                     speculate=speculate, global_writer=_global_writer(fn, local_names))
 
     helpers = ["_wj_begin"]
     names = [*code.co_freevars, *helpers]

@@ -64,13 +64,14 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
         rw.can_hold_pending(node.target.id))
     can_hold = {n for n in rw.locals if rw.can_hold_pending(n)}
     n = rw.loops
-    plan, note = plan_loop(node, n, can_hold, speculate=rw.speculate)
+    plan, note = plan_loop(node, n, can_hold, speculate=rw.speculate,
+                           global_writer=rw.global_writer)
     if note:
         rw.loop_notes[node.lineno] = note
     if plan is None:
         return None
     rw.loops += 1
-    tail_plan, tail = plan_tail(node, plan, following, rw.loops, can_hold)
+    tail_plan, tail = plan_tail(node, plan, following, rw.loops, can_hold, rw.global_writer)
     if tail_plan is not None:
         rw.loops += 1
         lines = sorted({c.lineno for c in tail_plan.order} | {

@@ -78,7 +78,9 @@ class LoopPlan:
 
 
 def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
-              speculate: bool = False) -> tuple[LoopPlan | None, str]:
+              speculate: bool = False,
+              global_writer: Callable[[str], bool] | None = None,
+              ) -> tuple[LoopPlan | None, str]:
     """The split of `node` (None if nothing can be issued ahead: it runs in order),
     and what explain() says of the loop.
 
@@ -139,6 +141,12 @@ def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
     if not plan.order and not any(_has_call(s) for s in prefix):
         why = _why_nothing_issued(body, target_names, invariant_ok)
         return None, f"in order: {why}" if why else ""
+    # A function of the program that writes module globals, called by the remainder
+    # (at its place, in order): a later item's call, issued before, may read them.
+    writer = _global_writer_call(rest, {id(c) for c in plan.order}, global_writer)
+    if writer is not None:
+        return None, (f"in order: line {writer.lineno}: `{_short(ast.unparse(writer))}` "
+                      "writes module globals, which a later item's call may read")
     # 3. The items are taken before the body runs: the body must not change the
     # iterable (``for n in queue: ... queue.append(m)`` sees the new items plainly).
     for root, path in _mutated_paths(body, skip=set()):
@@ -171,6 +179,20 @@ def plan_loop(node: ast.For, loop_id: int, can_hold: set[str], *,
         n.lineno for s in prefix for n in _walk_scope([s]) if isinstance(n, ast.Call)})
     return plan, (f"issued ahead (the calls at line{'s' if len(calls) > 1 else ''} "
                   f"{', '.join(map(str, calls))}), the rest of each item retired in order")
+
+
+def _global_writer_call(stmts: list[ast.stmt], skip: set[int],
+                        global_writer: Callable[[str], bool] | None) -> ast.Call | None:
+    """The first call in `stmts` (not under the nodes in `skip`) of a function that
+    `global_writer` says writes module globals."""
+    if global_writer is None:
+        return None
+    for n in _walk_scope(list(stmts), skip):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and global_writer(
+            n.func.id
+        ):
+            return n
+    return None
 
 
 def _first_exit(stmts: list[ast.stmt]) -> int:
@@ -585,7 +607,8 @@ def _prefix_of(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 
 def plan_tail(loop: ast.For, loop_plan: LoopPlan, following: list[ast.stmt], loop_id: int,
-              can_hold: set[str]) -> tuple[LoopPlan | None, list[ast.stmt]]:
+              can_hold: set[str], global_writer: Callable[[str], bool] | None = None,
+              ) -> tuple[LoopPlan | None, list[ast.stmt]]:
     """What of the simple statements right after `loop` may be issued before its items
     retire, as one more item (``for ...: print(ask(x))`` then ``summary = ask(y)``: the
     second call need not wait for the first loop's prints).
@@ -598,7 +621,8 @@ def plan_tail(loop: ast.For, loop_plan: LoopPlan, following: list[ast.stmt], loo
     appear in the loop's body only as names each retired item binds first (its target,
     its prefix names).
     """
-    if loop_plan.exits or loop.orelse:
+    if loop_plan.exits or loop.orelse or _global_writer_call(
+        loop.body, {id(c) for c in loop_plan.order}, global_writer) is not None:
         return None, []
     tail: list[ast.stmt] = []
     for stmt in following:

@@ -99,7 +99,8 @@ def flatten_nested(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
         iter=ast.Name(pairs, ast.Load()), body=inner.body, orelse=[], type_comment=None),
         node)
     can_hold = {name for name in rw.locals if rw.can_hold_pending(name)}
-    plan, _ = plan_loop(flat, rw.loops, can_hold, speculate=rw.speculate)
+    plan, _ = plan_loop(flat, rw.loops, can_hold, speculate=rw.speculate,
+                        global_writer=rw.global_writer)
     if plan is None:
         return None
     rw.nests += 1

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -235,8 +236,12 @@ class _Rewriter:
 
     def __init__(self, local_names: set[str], scan: _Prescan, may_pend: set[str],
                  guarded: set[str], first_lineno: int, is_async: bool = False,
-                 hooked: set[tuple[int, int]] | None = None, speculate: bool = False) -> None:
+                 hooked: set[tuple[int, int]] | None = None, speculate: bool = False,
+                 global_writer: Callable[[str], bool] | None = None) -> None:
         self.is_async = is_async
+        # Does the global this name refers to (a function of the program) write module
+        # globals? (Loops do not issue ahead of such a call: `_loops`.)
+        self.global_writer = global_writer
         self.locals = local_names
         self.builtin_typed = scan.builtin_typed
         self.filled = scan.filled
@@ -1138,7 +1143,8 @@ class _AwaitHooks(ast.NodeTransformer):
 def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
             free_names: set[str], first_lineno: int,
             hooked: set[tuple[int, int]] | None = None,
-            exhaustive: bool = False, speculate: bool = False) -> RewriteResult:
+            exhaustive: bool = False, speculate: bool = False,
+            global_writer: Callable[[str], bool] | None = None) -> RewriteResult:
     """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot.
 
     `local_names`: the function's locals (``co_varnames``, ``co_cellvars``);
@@ -1154,7 +1160,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         # The rewriter builds new nodes and never mutates the input tree, so each
         # pass reads the original; only the last pass's output is kept.
         rewriter = _Rewriter(local_names, scan, may_pend, guarded, first_lineno, is_async,
-                             hooked, speculate)
+                             hooked, speculate, global_writer)
         body = rewriter.body(func.body)
         # Usually one pass suffices: names are bound before they are read, except
         # across loop iterations.
