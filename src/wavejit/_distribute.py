@@ -136,14 +136,7 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
             orelse=[], type_comment=None)]
 
     # The retire loop: the remainder, in program order.
-    for n_ in plan.prefix_names:
-        rw.bind(n_)
-    rw.hoisted = {id(c): (t, group, k)
-                  for k, (c, t) in enumerate(zip(plan.order, temps, strict=True), start=1)}
-    try:
-        rest = rw.body(plan.rest)
-    finally:
-        rw.hoisted = {}
+    rest = _retired_rest(rw, plan, temps, group)
     rw.loop_vars.pop()
     rw.loop_depth -= 1
     retire_loop = ast.For(
@@ -184,6 +177,20 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     return [_at(start, node), head, _at(distributed, node), _at(after, node)]
 
 
+def _retired_rest(rw: _Rewriter, plan: LoopPlan, temps: list[str], group: str
+                  ) -> list[ast.stmt]:
+    """The remainder of an item, rewritten with each hoisted call taken at its place
+    (``take(group, k, temp)``) and the prefix names bound as the row carries them."""
+    for n_ in plan.prefix_names:
+        rw.bind(n_)
+    rw.hoisted = {id(c): (t, group, k)
+                  for k, (c, t) in enumerate(zip(plan.order, temps, strict=True), start=1)}
+    try:
+        return rw.body(plan.rest)
+    finally:
+        rw.hoisted = {}
+
+
 def _tail_retire(rw: _Rewriter, plan: LoopPlan, tail: list[ast.stmt], temps: list[str],
                  carried: list[str], group: str, queue: str, row: str) -> list[ast.stmt]:
     """After the loop: the tail retired (its rest, each hoisted call taken), or, if it
@@ -191,14 +198,7 @@ def _tail_retire(rw: _Rewriter, plan: LoopPlan, tail: list[ast.stmt], temps: lis
     from ._rewrite import _at, _call
 
     name = _name
-    for n_ in plan.prefix_names:
-        rw.bind(n_)
-    rw.hoisted = {id(c): (t, group, k)
-                  for k, (c, t) in enumerate(zip(plan.order, temps, strict=True), start=1)}
-    try:
-        rest = rw.body(plan.rest)
-    finally:
-        rw.hoisted = {}
+    rest = _retired_rest(rw, plan, temps, group)
     ordinary = rw.body(tail)
     rw.consumed = len(tail)
     retired: list[ast.stmt] = [
