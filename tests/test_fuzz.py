@@ -244,7 +244,7 @@ _first_failure: list[str] = []
 
 @pytest.mark.concurrency
 @pytest.mark.timeout(max(900, 3 * EXAMPLES))  # many generated programs in one test
-def test_jit_matches_plain(module_dir: Path) -> None:
+def test_jit_matches_plain(module_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     measures: list[tuple[bool, Measure]] = []
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not EXPLORE,
@@ -269,10 +269,11 @@ def test_jit_matches_plain(module_dir: Path) -> None:
     overlap = sum(m.overlapped for _, m in measures) / total
     by_kind = {kind: [m for a, m in measures if a == is_async]
                for kind, is_async in (("sync", False), ("async", True))}
-    print(f"\nfuzz: {total} programs; deferred >= 2 calls: {deferred:.0%}; "
-          f"overlapped: {overlap:.0%}; " + "; ".join(
-              f"{kind} {len(ms)}: deferred {sum(m.deferred >= 2 for m in ms)}, "
-              f"overlapped {sum(m.overlapped for m in ms)}" for kind, ms in by_kind.items()))
+    with capsys.disabled():  # in `make test`'s output, not only in a failure's report
+        print(f"\nfuzz: {total} programs; deferred >= 2 calls: {deferred:.0%}; "
+              f"overlapped: {overlap:.0%}; " + "; ".join(
+                  f"{kind} {len(ms)}: deferred {sum(m.deferred >= 2 for m in ms)}, "
+                  f"overlapped {sum(m.overlapped for m in ms)}" for kind, ms in by_kind.items()))
     assert deferred >= MIN_DEFERRED_SHARE, f"only {deferred:.0%} deferred >= 2 calls"
     assert overlap >= MIN_OVERLAP_SHARE, f"only {overlap:.0%} overlapped"
 
