@@ -997,3 +997,59 @@ def test_a_loop_whose_body_calls_a_global_writer_stays_in_order() -> None:
         assert jitted(["1", "2", "3"]) == expected
     assert any("`set_key(x)` writes module globals, which a later item's call may read"
                in note for note in jitted.explain().loops), jitted.explain().loops
+
+
+# -- print of a result that has not arrived (Invocation.print_later) -------------------
+
+
+def prints_each_result(items: list[str]) -> list[Any]:
+    """Straight-line code that prints every result: the common notebook shape."""
+    a = classify(items[0])
+    print(f"first: {a['label']}")
+    b = classify(items[1])
+    print("second:", b["label"], sep=" ", end="!\n")
+    c = classify(items[2])
+    print(c)
+    d = classify(items[3])
+    print(d["n"])
+    return [a, b, c, d]
+
+
+@pytest.mark.concurrency
+def test_printing_a_result_does_not_wait_for_it() -> None:
+    # Four calls of LATENCY printed one by one: 4 latencies in order, about one jitted.
+    *_, wall, jitted = run(prints_each_result, ITEMS[:4])
+    assert wall < 2.5 * LATENCY, f"took {wall:.3f} s: each print waited for its call"
+    assert jitted.last_run is not None and len(jitted.last_run.calls) == 4
+
+
+def prints_then_fails(items: list[str]) -> str:
+    a = classify(items[0])
+    print("got", a["label"])
+    b = fragile(items[1])  # raises for "c"
+    print("then", b)
+    print("after the failure")
+    return b
+
+
+def test_a_print_of_a_failed_result_stops_the_output_there() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(ValueError) as plain_error:
+        prints_then_fails(["a", "c"])
+    jit_out = io.StringIO()
+    with contextlib.redirect_stdout(jit_out), pytest.raises(ValueError) as jit_error:
+        wavejit.jit(prints_then_fails)(["a", "c"])
+    assert jit_error.value.args == plain_error.value.args
+    assert jit_out.getvalue() == out.getvalue() == "got A\n"
+
+
+def prints_then_mutates(items: list[str]) -> dict[str, Any]:
+    r = classify(items[0])
+    print(r)
+    r["label"] = "changed"  # after the print: it must show the old label
+    print(r)
+    return r
+
+
+def test_a_printed_result_changed_afterwards_prints_as_it_was() -> None:
+    run(prints_then_mutates, ITEMS[:1])

@@ -96,16 +96,19 @@ class Sequencer:
     empty, the caller writes through.
     """
 
-    __slots__ = ("parent", "lock", "slots")
+    __slots__ = ("parent", "lock", "slots", "dead")
 
     def __init__(self, parent: Any) -> None:
         self.parent = parent  # the sink when the invocation began (None: the streams)
         self.lock = threading.Lock()
         self.slots: deque[Slot] = deque()
+        self.dead = False  # a deferred print failed: nothing after it is written
 
     def write(self, index: int, text: str) -> None:
         """The caller's own output, after every deferred call linked so far."""
         with self.lock:
+            if self.dead:
+                return
             slots = self.slots
             if not slots:
                 self.emit(index, text)
@@ -125,6 +128,8 @@ class Sequencer:
     def link(self, slot: Slot) -> None:
         """A deferred call's program point: its output goes here, the caller's after."""
         with self.lock:
+            if self.dead:
+                return
             self.slots.append(slot)
             if self.slots[0] is slot:  # at the head already: what it buffered goes out
                 self._flush()
@@ -134,6 +139,20 @@ class Sequencer:
         with self.lock:
             slot.complete = True
             if self.slots and self.slots[0] is slot:
+                self._flush()
+
+    def fail(self, slot: Slot) -> None:
+        """A deferred print failed: plain Python raised there, so neither it nor anything
+        after it is written (what was linked before it still is)."""
+        with self.lock:
+            self.dead = True
+            slots = self.slots
+            if slot not in slots:
+                return
+            while slots[-1] is not slot:
+                slots.pop()
+            slots.pop()
+            if slots and slots[0].complete:
                 self._flush()
 
     def _flush(self) -> None:

@@ -748,6 +748,15 @@ class _Rewriter:
             # A bare call may run concurrently with what follows, except in a finally
             # block, which can run after `return` has settled the invocation.
             lazy = self.finally_depth == 0
+            if lazy and self.lazy_bindings and self._prints_pending(node.value):
+                # print(f"{t}: {r}"): printed when r arrives, in program order.
+                call = node.value
+                assert isinstance(call, ast.Call)
+                args = [self.expr(a, True) for a in call.args]
+                keywords = [ast.keyword(k.arg, self.expr(k.value, False))
+                            for k in call.keywords]
+                return [_at(ast.Expr(_call("print_later", self.expr(call.func, False),
+                                           *args, keywords=keywords)), node)]
             return [_at(ast.Expr(self.expr(node.value, lazy)), node)]
         if isinstance(node, ast.Return):
             value = self.expr(node.value, True) if node.value is not None else ast.Constant(None)
@@ -838,6 +847,16 @@ class _Rewriter:
                                     body=self.body(c.body)) for c in node.cases]
             return [_at(ast.Match(subject=subject, cases=cases), node)]
         raise Unsupported(f"statement {type(node).__name__} at line {node.lineno}")
+
+    def _prints_pending(self, node: ast.expr) -> bool:
+        """``print(...)`` to stdout (no ``file=``, no ``*args``) of a value that may be
+        pending: `Invocation.print_later` prints it when it arrives."""
+        return (not self.is_async  # (the async runtime prints in order)
+                and isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "print" and "print" not in self.locals
+                and not any(isinstance(a, ast.Starred) for a in node.args)
+                and all(k.arg in ("sep", "end", "flush") for k in node.keywords)
+                and any(self.may_pend_expr(a) for a in node.args))
 
     def ordinary_for(self, node: ast.For, items: ast.expr | None = None) -> list[ast.stmt]:
         """A ``for`` loop run in order (over `items`, already evaluated, if given)."""

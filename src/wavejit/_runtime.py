@@ -34,6 +34,7 @@ point and reports the earliest failure among them, and cancels those spawned aft
 
 from __future__ import annotations
 
+import builtins
 import operator
 import sys
 import threading
@@ -59,6 +60,7 @@ from ._issue import (
 from ._limits import run as _run_limited
 from ._nested import nested_items, tail_items
 from ._output import Slot
+from ._output import _Stream as _OutputStream
 from ._output import begin as _begin_output
 from ._output import end as _end_output
 from ._output import sink as _output_sink
@@ -131,11 +133,17 @@ def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ..
     if slot is None:
         return _call_body(pending, fn, args, kwargs)
     _output_sink.set(slot)
+    failed = True
     try:
-        return _call_body(pending, fn, args, kwargs)
+        value = _call_body(pending, fn, args, kwargs)
+        failed = False
+        return value
     finally:
         if type(slot) is Slot:
-            slot.seq.done(slot)
+            if failed and pending.name == "print":  # plain Python raised at the print
+                slot.seq.fail(slot)
+            else:
+                slot.seq.done(slot)
 
 
 def _call_body(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
@@ -491,6 +499,37 @@ class Invocation:
         pending.deps = waiting
         _when_all_done(waiting, lambda: self._submit(pending))
         return pending
+
+    def print_later(self, fn: Any, /, *args: Any, **kwargs: Any) -> None:
+        """``print(...)`` of results that may not have arrived: printed when they have,
+        at its place in the invocation's output (a slot linked now), while this thread
+        goes on. The same rule as glue (`later`): every other input is immutable, and
+        the print borrows its pending inputs, so a strict use (a mutation) waits for it.
+        If it fails (an input's call failed), nothing after it is written, as in plain
+        Python, and the failure is raised at the next barrier in program order."""
+        if fn is not builtins.print or self.issuing is not None or not all(
+            type(a) is Pending or type(a) in _IMMUTABLE for a in args
+        ) or not all(type(v) in _IMMUTABLE for v in kwargs.values()):
+            return self.now(fn, *args, **kwargs)  # type: ignore[no-any-return]
+        waiting = [a for a in args if type(a) is Pending and a._state < _FINISHED]
+        if not waiting:
+            return self.now(fn, *args, **kwargs)  # type: ignore[no-any-return]
+        self._sequencer()
+        if not isinstance(sys.stdout, _OutputStream):  # someone else's stdout: in order
+            return self.now(fn, *args, **kwargs)  # type: ignore[no-any-return]
+        pending = Pending(self, None, fn, args, {**kwargs, "file": sys.stdout})
+        pending.name = "print"
+        self._give_slot(pending)
+        for a in waiting:
+            entry = self.borrowed.get(id(a))
+            if entry is None:
+                self.borrowed[id(a)] = (a, [(pending, False)])
+            else:
+                entry[1].append((pending, False))
+        self._spawn(pending)
+        pending.deps = waiting
+        _when_all_done(waiting, lambda: self._submit(pending))
+        return None
 
     def binop(self, op: str, left: Any, right: Any) -> Any:
         """``left <op> right`` on the operands' values (both may have been pending)."""
