@@ -104,9 +104,10 @@ async def map_prompts(base_url: str, prompts: list[str]) -> list[str]:
 
 
 def compare(server: BenchServer, program: Callable[..., Awaitable[Any]], *args: Any,
-            rounds: int) -> tuple[float, float]:
+            rounds: int, tries: int = 3) -> tuple[float, float]:
     """Plain vs jitted: equal results, stdout and request counts; the best efficiency
-    and the best speedup over the plain run (which shares the machine's load)."""
+    and the best speedup over the plain run (which shares the machine's load) of
+    `tries` jitted runs."""
     def once(fn: Callable[..., Awaitable[Any]]) -> tuple[Any, str, int, float]:
         before = len(server.requests)
         out = io.StringIO()
@@ -119,7 +120,7 @@ def compare(server: BenchServer, program: Callable[..., Awaitable[Any]], *args: 
     expected = once(program)
     jitted = wavejit.jit(program)
     best = speedup = 0.0
-    for _ in range(3):
+    for _ in range(tries):
         value, stdout, requests, wall = once(jitted)
         assert value == expected[0]
         assert stdout == expected[1]
@@ -147,8 +148,9 @@ def test_an_async_guardrail_then_answer_program_prints_in_order(server: BenchSer
 
 @pytest.mark.concurrency
 def test_an_async_map_over_100_prompts(server: BenchServer) -> None:
+    # One try: its margin is wide, and in order (the mutation check) each try is 10 s.
     efficiency, speedup = compare(server, map_prompts, [f"prompt {i}" for i in range(100)],
-                                  rounds=1)
+                                  rounds=1, tries=1)
     # 100 rounds in order, 1 overlapped; client and server share this process (one GIL),
     # so their own work per request bounds it far below x100; in order x1.
     assert speedup > 5, f"x{speedup:.2f} (efficiency {efficiency:.2f}): no overlap"
