@@ -1053,3 +1053,27 @@ def prints_then_mutates(items: list[str]) -> dict[str, Any]:
 
 def test_a_printed_result_changed_afterwards_prints_as_it_was() -> None:
     run(prints_then_mutates, ITEMS[:1])
+
+
+def prints_calls_in_fstrings(items: list[str]) -> int:
+    """The cookbook's `print(f"Classification: {classify_transaction(t)}")`."""
+    print(f"first: {label_of(items[0])} / {items[0]!r:>5}")
+    print(f"second: {label_of(items[1])}")
+    print(f"third: {label_of(items[2])}", end=".\n")
+    return len(items)
+
+
+@wavejit.io
+def label_of(t: str) -> str:
+    with _calls_lock:
+        _calls.append(("label_of", t))
+    time.sleep(LATENCY)
+    return t.upper()
+
+
+@pytest.mark.concurrency
+def test_a_print_of_an_fstring_around_a_call_does_not_wait_for_it() -> None:
+    # Three calls of LATENCY inside printed f-strings: 3 latencies in order, about one
+    # jitted.
+    *_, wall, jitted = run(prints_calls_in_fstrings, ITEMS[:3])
+    assert wall < 2.2 * LATENCY, f"took {wall:.3f} s: each print waited for its call"

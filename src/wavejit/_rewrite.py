@@ -748,16 +748,18 @@ class _Rewriter:
             # A bare call may run concurrently with what follows, except in a finally
             # block, which can run after `return` has settled the invocation.
             lazy = self.finally_depth == 0
-            if lazy and self.lazy_bindings and self._prints_pending(node.value):
+            prelude, value = (self._calls_out_of_fstrings(node.value)
+                              if lazy and self.lazy_bindings else ([], node.value))
+            out = [s for p in prelude for s in self.stmt(p)]  # binds the temporaries
+            if lazy and self.lazy_bindings and self._prints_pending(value):
                 # print(f"{t}: {r}"): printed when r arrives, in program order.
-                call = node.value
-                assert isinstance(call, ast.Call)
-                args = [self.expr(a, True) for a in call.args]
+                assert isinstance(value, ast.Call)
+                args = [self.expr(a, True) for a in value.args]
                 keywords = [ast.keyword(k.arg, self.expr(k.value, False))
-                            for k in call.keywords]
-                return [_at(ast.Expr(_call("print_later", self.expr(call.func, False),
-                                           *args, keywords=keywords)), node)]
-            return [_at(ast.Expr(self.expr(node.value, lazy)), node)]
+                            for k in value.keywords]
+                return [*out, _at(ast.Expr(_call("print_later", self.expr(value.func, False),
+                                                 *args, keywords=keywords)), node)]
+            return [*out, _at(ast.Expr(self.expr(value, lazy)), node)]
         if isinstance(node, ast.Return):
             value = self.expr(node.value, True) if node.value is not None else ast.Constant(None)
             return [_at(ast.Return(_call("ret", value)), node)]
@@ -847,6 +849,44 @@ class _Rewriter:
                                     body=self.body(c.body)) for c in node.cases]
             return [_at(ast.Match(subject=subject, cases=cases), node)]
         raise Unsupported(f"statement {type(node).__name__} at line {node.lineno}")
+
+    def _calls_out_of_fstrings(self, node: ast.expr) -> tuple[list[ast.stmt], ast.expr]:
+        """``print(f"Label: {classify(t)}")``: the candidate calls inside the f-strings
+        of a print, bound first to temporaries (``_wj_f<line>_<col> = classify(t)``), so
+        the f-string is glue over pending names and the print need not wait. Only when
+        every other part of the f-string is a name, attribute, subscript or constant
+        (the calls then run before what plain Python evaluates first, which cannot
+        have effects). Returns the assignments and the print with the names in place;
+        the input tree is not changed."""
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "print" and "print" not in self.locals
+                and not self.is_async):
+            return [], node
+        prelude: list[ast.stmt] = []
+        args: list[ast.expr] = []
+        for a in node.args:
+            if not isinstance(a, ast.JoinedStr) or not any(
+                isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Call)
+                and self.is_candidate(v.value) for v in a.values
+            ) or not all(not isinstance(v, ast.FormattedValue) or _plain_read(v.value) or (
+                isinstance(v.value, ast.Call) and self.is_candidate(v.value))
+                for v in a.values):
+                args.append(a)
+                continue
+            values: list[ast.expr] = []
+            for v in a.values:
+                if isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Call):
+                    temp = f"_wj_f{v.value.lineno}_{v.value.col_offset}"
+                    self.locals.add(temp)
+                    prelude.append(_at(ast.Assign([ast.Name(temp, ast.Store())], v.value),
+                                       v.value))
+                    v = _at(ast.FormattedValue(ast.Name(temp, ast.Load()), v.conversion,
+                                               v.format_spec), v)
+                values.append(v)
+            args.append(_at(ast.JoinedStr(values), a))
+        if not prelude:
+            return [], node
+        return prelude, _at(ast.Call(node.func, args, node.keywords), node)
 
     def _prints_pending(self, node: ast.expr) -> bool:
         """``print(...)`` to stdout (no ``file=``, no ``*args``) of a value that may be
@@ -1034,6 +1074,15 @@ def _clone(node: _Node) -> _Node:
     new = type(node).__new__(type(node))
     new.__dict__.update(node.__dict__)
     return new
+
+
+def _plain_read(node: ast.expr) -> bool:
+    """A name, constant, or attribute / subscript chain of them: no call, no effect."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Subscript) and not _plain_read(node.slice):
+            return False
+        node = node.value
+    return isinstance(node, (ast.Name, ast.Constant))
 
 
 def _is_empty_display(node: ast.expr) -> bool:
