@@ -631,25 +631,28 @@ def _lambda_node(fn: types.FunctionType) -> ast.FunctionDef | None:
     calls (``df.apply(lambda row: classify(row))``). None if that cannot be done."""
     code = fn.__code__
     positions = getattr(code, "co_positions", None)
-    if positions is None:
-        return None
-    spans = [p for p in positions() if None not in p and (p[0], p[2]) != (p[1], p[3])]
-    if not spans:
-        return None
-    start = min((p[0], p[2]) for p in spans)
-    end = max((p[1], p[3]) for p in spans)
-    lines = linecache.getlines(code.co_filename)
-    if not lines or end[0] > len(lines):
-        return None
-    # Columns are UTF-8 byte offsets. Cut at the end column first (on one line, the
-    # start column would shift it).
-    data = "".join(lines[start[0] - 1:end[0]]).encode()
-    last = len(data) - len(lines[end[0] - 1].encode()) + end[1]
-    try:
-        text = data[start[1]:last].decode()
-        body = ast.parse(f"({text.strip()})", mode="eval").body
-    except (SyntaxError, UnicodeDecodeError):
-        return None
+    if positions is None:  # 3.10
+        body = _lambda_on_its_line(code)
+        if body is None:
+            return None
+    else:
+        spans = [p for p in positions() if None not in p and (p[0], p[2]) != (p[1], p[3])]
+        if not spans:
+            return None
+        start = min((p[0], p[2]) for p in spans)
+        end = max((p[1], p[3]) for p in spans)
+        lines = linecache.getlines(code.co_filename)
+        if not lines or end[0] > len(lines):
+            return None
+        # Columns are UTF-8 byte offsets. Cut at the end column first (on one line, the
+        # start column would shift it).
+        data = "".join(lines[start[0] - 1:end[0]]).encode()
+        last = len(data) - len(lines[end[0] - 1].encode()) + end[1]
+        try:
+            text = data[start[1]:last].decode()
+            body = ast.parse(f"({text.strip()})", mode="eval").body
+        except (SyntaxError, UnicodeDecodeError):
+            return None
     if isinstance(body, ast.Lambda):
         body = body.body
     params = [ast.arg(n) for n in code.co_varnames[:code.co_argcount]]
@@ -659,6 +662,25 @@ def _lambda_node(fn: types.FunctionType) -> ast.FunctionDef | None:
                                             defaults=[]),
         body=[ast.Return(body)], decorator_list=[], returns=None, type_comment=None)
     return ast.fix_missing_locations(node)
+
+
+def _lambda_on_its_line(code: types.CodeType) -> ast.expr | None:
+    """Without `co_positions` (3.10): the body of the one lambda in the file that starts
+    on the code's first line with the code's parameters; None if not exactly one (two
+    lambdas alike on one line cannot be told apart by line and parameters alone)."""
+    try:
+        tree = ast.parse("".join(linecache.getlines(code.co_filename)))
+    except (SyntaxError, ValueError):
+        return None
+    positional = list(code.co_varnames[:code.co_argcount])
+    keyword = list(code.co_varnames[code.co_argcount:
+                                    code.co_argcount + code.co_kwonlyargcount])
+    found = [node.body for node in ast.walk(tree) if isinstance(node, ast.Lambda)
+             and node.lineno == code.co_firstlineno
+             and [a.arg for a in node.args.posonlyargs + node.args.args] == positional
+             and [a.arg for a in node.args.kwonlyargs] == keyword
+             and node.args.vararg is None and node.args.kwarg is None]
+    return found[0] if len(found) == 1 else None
 
 
 def _root_name(node: ast.expr) -> str | None:
