@@ -204,6 +204,13 @@ _HELPERS = '''\
         return msg
 
 
+{IO}
+{D}io_keyed(s, ms=2):
+    with SPAN.timed():
+        {S}(ms / 1000)
+        return s + STATE[0]  # reads the module global `set_state` writes
+
+
 {D}io_extend(items, s, ms=2):
     with SPAN.timed():
         {S}(ms / 1000)
@@ -222,6 +229,7 @@ import wavejit
 
 LOG = []  # the one ordered channel of side effects (the harness passes it as `log`)
 COUNTER = 0
+STATE = ["k"]  # written by `set_state`, read by `io_keyed`: a global the calls share
 
 
 def reset():
@@ -229,6 +237,15 @@ def reset():
     LOG.clear()
     SPAN.spans.clear()
     COUNTER = 0
+    STATE[0] = "k"
+
+
+def set_state(value):
+    """A plain function of the program that writes a module global (the scan finds
+    it): no call made after it in plain Python may read the old value."""
+    STATE[0] = value
+    LOG.append("state:" + value)
+    return value
 
 
 class Span:
@@ -310,7 +327,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "io_num": ("n",), "io_div": ("a", "b"), "io_join": ("items",), "io_count": ("d",),
     "io_json": ("d",), "io_box": ("s", "n"), "io_store": ("shared", "key", "value"),
     "io_read": ("shared", "key"), "io_note": ("log", "msg"), "io_global": ("msg",),
-    "io_extend": ("items", "s"),
+    "io_extend": ("items", "s"), "io_keyed": ("s",),
 }
 
 
@@ -417,7 +434,7 @@ class Gen:
                  "str_int", "join", "ifexp", "json_dumps", "first", "genexp", "cat",
                  "box_attr", "call_attr", "parse"]
         if not sc.is_async:
-            kinds += ["global"]
+            kinds += ["global", "keyed"]
         if sc.in_f:
             kinds += ["read", "json_dict"]
             if not sc.is_async:
@@ -478,6 +495,8 @@ class Gen:
             return f"{self.call('io_box', [S(), I()], sc)}.text"
         if k == "global":
             return self.call("io_global", [S()], sc)
+        if k == "keyed":
+            return self.call("io_keyed", [S()], sc)
         if k == "read":
             return self.call("io_read", ["shared", S()], sc)
         if k == "json_dict":
@@ -743,7 +762,7 @@ class Gen:
         if k == "call_stmt":
             options = ["note"]
             if not sc.is_async:
-                options.append("global")
+                options += ["global", "state"]
                 if sc.in_f:
                     options += ["g", "rec"]
             if sc.of(T_LIST):
@@ -753,6 +772,8 @@ class Gen:
                 return [self.bare(self.call("io_note", ["log", self.str_expr(sc, ed)], sc))]
             if c == "global":
                 return [self.call("io_global", [self.str_expr(sc, ed)], sc)]
+            if c == "state":
+                return [f"set_state({self.str_expr(sc, ed)})"]
             if c == "extend":
                 lists = [n for n in sc.of(T_LIST) if n not in sc.iterating]
                 if not lists:
