@@ -85,3 +85,35 @@ def test_a_failure_in_a_handler_keeps_its_context() -> None:
     assert expected[3] == ("ValueError", ("bad", "a"), None, None)
     assert raised(wavejit.jit(call_in_a_handler), []) == expected
 
+
+
+@wavejit.io
+def echo(s: str, ms: int = 2) -> str:
+    time.sleep(ms / 1000)
+    return s
+
+
+def closure_counter_in_a_loop_and_after(x: str) -> tuple[str, ...]:
+    """`make fuzz` (5,000 examples), shrunk: a closure that bumps a `nonlocal` counter
+    was judged effect-free (only `global` counted), so its two calls ran concurrently
+    once the second was issued with the loop (the statements after a loop): ('a1',)."""
+    cnt = 0
+
+    def bump(z: str) -> str:
+        nonlocal cnt
+        cnt += 1
+        return echo(z + str(cnt))
+
+    v7 = []
+    for _ in [x]:
+        v7.append(echo(bump(x)))
+    v8 = echo(x)
+    v10 = bump(x)
+    return (v10, v8, *v7)
+
+
+def test_a_closure_writing_a_nonlocal_keeps_program_order() -> None:
+    expected = closure_counter_in_a_loop_and_after("a")
+    jitted = wavejit.jit(closure_counter_in_a_loop_and_after)
+    for _ in range(4):
+        assert jitted("a") == expected

@@ -625,6 +625,20 @@ def _function_node(fn: types.FunctionType) -> ast.FunctionDef | ast.AsyncFunctio
         return None
 
 
+def _own_nonlocals(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """The names `node` itself declares ``nonlocal`` (not those of defs inside it)."""
+    names: set[str] = set()
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, ast.Nonlocal):
+            names.update(sub.names)
+        elif not isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                  ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(sub))
+    return names
+
+
 def _lambda_node(fn: types.FunctionType) -> ast.FunctionDef | None:
     """A lambda as ``def <lambda>(params): return BODY``, its body read from the file at
     the span its instructions cover (`co_positions`, 3.11+), so the scan can see what it
@@ -699,10 +713,14 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
     if varargs:
         params.add(varargs)
     local_names = set(fn.__code__.co_varnames) | set(fn.__code__.co_cellvars)
+    # `global` and `nonlocal` names: a store to either is seen by other calls (a
+    # closure's counter, `nonlocal cnt; cnt += 1`, is the caller's state), so the
+    # function "writes globals": it stays in program order.
     declared_global: set[str] = set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Global):
             declared_global.update(sub.names)
+    declared_global |= _own_nonlocals(node)  # (a nested def's are this one's locals)
     self_name = positional[0] if self_type is not None and positional else None
     copied = _copied_params(node, params)
     defaults = _callable_defaults(fn, node, params)
