@@ -119,6 +119,14 @@ class Pending(Task[Any]):
             return False
         raise _timed_out(inv)
 
+    def cancel(self) -> bool:
+        """As `Task.cancel`. A print cancelled (an earlier call failed: plain Python
+        never reached it) ends the invocation's output there, as a failed one does."""
+        cancelled = super().cancel()
+        if cancelled and self.name == "print" and type(self.slot) is Slot:
+            self.slot.seq.fail(self.slot)
+        return cancelled
+
     def value(self) -> Any:
         """The result, waiting (or running it here) if needed; re-raises its exception."""
         if self._state == _FINISHED and self._exception is None:
@@ -486,6 +494,12 @@ class Invocation:
             return glue(*[self.wait(a) for a in args])
         pending = Pending(self, None, glue, args, {})
         pending.name = "glue"
+        self._continue(pending, waiting)
+        return pending
+
+    def _continue(self, pending: Pending, waiting: list[Pending]) -> None:
+        """Start `pending` (glue, a print) once `waiting` have finished; until then it
+        borrows them: a strict use of one (a mutation) waits for it."""
         for a in waiting:
             if self.issuing is not None:
                 self.issuing.borrows.append((a, pending, False))
@@ -498,7 +512,6 @@ class Invocation:
         self._spawn(pending)
         pending.deps = waiting
         _when_all_done(waiting, lambda: self._submit(pending))
-        return pending
 
     def print_later(self, fn: Any, /, *args: Any, **kwargs: Any) -> None:
         """``print(...)`` of results that may not have arrived: printed when they have,
@@ -520,15 +533,7 @@ class Invocation:
         pending = Pending(self, None, fn, args, {**kwargs, "file": sys.stdout})
         pending.name = "print"
         self._give_slot(pending)
-        for a in waiting:
-            entry = self.borrowed.get(id(a))
-            if entry is None:
-                self.borrowed[id(a)] = (a, [(pending, False)])
-            else:
-                entry[1].append((pending, False))
-        self._spawn(pending)
-        pending.deps = waiting
-        _when_all_done(waiting, lambda: self._submit(pending))
+        self._continue(pending, waiting)
         return None
 
     def binop(self, op: str, left: Any, right: Any) -> Any:
