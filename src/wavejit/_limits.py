@@ -696,6 +696,35 @@ def _limited(keys: tuple[Any, ...], fn: Any, call: Callable[[], Any], owner: Any
         _holding.reset(token)
 
 
+
+def _refused(exc: BaseException, fn: Any, held: list[tuple[Any, int, bool]],
+             keys: tuple[Any, ...], limiters: list[Limiter], attempt: int,
+             safe: bool | None) -> tuple[float, tuple[Any, ...], bool] | None:
+    """A call holding the slots `held` raised `exc`: release them (a refusal shrinks
+    their limits). If it is a refusal worth re-issuing (a slot was crowded, the callee
+    is safe to call again, attempts remain): the delay before re-issuing, the keys
+    (with a host the refusal named) and the callee's safety; None to raise `exc`."""
+    refusal = rate_limit_info(exc) if isinstance(exc, Exception) else None
+    crowded_any = False
+    for lim, epoch, crowded in held:
+        crowded_any |= lim.release(epoch, refusal is not None) or crowded
+    if refusal is None or not crowded_any or attempt >= MAX_REISSUES:
+        return None
+    if safe is None:
+        safe = reissue_safe(fn)
+    if not safe:
+        return None
+    if refusal.host is not None and refusal.host not in keys:
+        _learn(fn, refusal.host)
+        keys = (*keys, refusal.host)
+        limiters.append(limiter(refusal.host))
+    for lim in limiters:
+        lim.reissued += 1
+    delay = backoff_delay(attempt, refusal.retry_after)
+    log.debug("wavejit: re-issuing %s in %.3f s (attempt %d)", _name(fn), delay,
+              attempt + 1)
+    return delay, keys, safe
+
 def _attempts(keys: tuple[Any, ...], limiters: list[Limiter], fn: Any,
               call: Callable[[], Any], owner: Any) -> Any:
     """Take a slot of every limiter, call; on a refusal, re-issue (see module doc)."""
@@ -718,26 +747,11 @@ def _attempts(keys: tuple[Any, ...], limiters: list[Limiter], fn: Any,
         try:
             result = call()
         except BaseException as exc:
-            refusal = rate_limit_info(exc) if isinstance(exc, Exception) else None
-            crowded_any = False
-            for lim, epoch, crowded in held:
-                crowded_any |= lim.release(epoch, refusal is not None) or crowded
-            if refusal is None or not crowded_any or attempt >= MAX_REISSUES:
+            step = _refused(exc, fn, held, keys, limiters, attempt, safe)
+            if step is None:
                 raise
-            if safe is None:
-                safe = reissue_safe(fn)
-            if not safe:
-                raise
-            if refusal.host is not None and refusal.host not in keys:
-                _learn(fn, refusal.host)
-                keys = (*keys, refusal.host)
-                limiters.append(limiter(refusal.host))
-            for lim in limiters:
-                lim.reissued += 1
-            delay = backoff_delay(attempt, refusal.retry_after)
+            delay, keys, safe = step
             attempt += 1
-            log.debug("wavejit: re-issuing %s in %.3f s (attempt %d)", _name(fn), delay,
-                      attempt)
             clock.sleep(delay)
             continue
         for lim, epoch, _ in held:
@@ -833,26 +847,11 @@ async def _aattempts(keys: tuple[Any, ...], limiters: list[Limiter], fn: Any,
         try:
             result = await call()
         except BaseException as exc:
-            refusal = rate_limit_info(exc) if isinstance(exc, Exception) else None
-            crowded_any = False
-            for lim, epoch, crowded in held:
-                crowded_any |= lim.release(epoch, refusal is not None) or crowded
-            if refusal is None or not crowded_any or attempt >= MAX_REISSUES:
+            step = _refused(exc, fn, held, keys, limiters, attempt, safe)
+            if step is None:
                 raise
-            if safe is None:
-                safe = reissue_safe(fn)
-            if not safe:
-                raise
-            if refusal.host is not None and refusal.host not in keys:
-                _learn(fn, refusal.host)
-                keys = (*keys, refusal.host)
-                limiters.append(limiter(refusal.host))
-            for lim in limiters:
-                lim.reissued += 1
-            delay = backoff_delay(attempt, refusal.retry_after)
+            delay, keys, safe = step
             attempt += 1
-            log.debug("wavejit: re-issuing %s in %.3f s (attempt %d)", _name(fn), delay,
-                      attempt)
             await asyncio.sleep(delay)
             continue
         for lim, epoch, _ in held:
