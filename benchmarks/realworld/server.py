@@ -1,7 +1,7 @@
 """A scripted OpenAI-compatible server for the real-world corpus, run as its own process.
 
 Each program in ``programs/`` defines ``reply(endpoint, body)``: given the endpoint
-(``"chat"``, ``"completions"``, ``"responses"``, ``"embeddings"`` or ``"search"``) and
+(``"chat"``, ``"completions"``, ``"responses"``, ``"embeddings"``, ``"search"`` or ``"api"``) and
 the request's JSON body (or query for ``search``), it returns what the model (or the
 search API) answers. Replies depend only on the request, so a plain run and a jitted run
 see the same answers whatever order their requests arrive in.
@@ -154,6 +154,14 @@ class Scripted:
         await self.wait()
         return web.json_response(self.reply("search", query))
 
+    async def api(self, request: web.Request) -> web.Response:
+        """Any method under ``/api/``: a program's own REST service (e.g. a todo API)."""
+        body = await request.json() if request.can_read_body else None
+        await self.wait()
+        call = {"method": request.method, "path": request.match_info["tail"],
+                "query": dict(request.query), "json": body}
+        return web.json_response(self.reply("api", call))
+
 
 def _digest(body: Any) -> str:
     import hashlib
@@ -277,6 +285,7 @@ async def _serve(latency: float) -> None:
     app.router.add_post("/v1/responses", state.responses)
     app.router.add_post("/v1/embeddings", state.embeddings)
     app.router.add_get("/search", state.search)
+    app.router.add_route("*", "/api/{tail:.*}", state.api)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=600.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
