@@ -12,6 +12,7 @@ import pytest
 import test_jit_patterns as p
 import wavejit
 from overlap import assert_overlapped
+from wavejit._sites import reset_measurements
 from wavejit._strategies import STRATEGIES
 
 CATALOGUE: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
@@ -143,7 +144,7 @@ def test_structural_never_measures() -> None:
 
 
 def busy(x: str) -> str:
-    end = time.thread_time() + 0.01
+    end = time.thread_time() + 0.001  # 1 ms of this thread's CPU time
     while time.thread_time() < end:
         pass
     return x * 2
@@ -159,11 +160,25 @@ def test_a_mis_hinted_cpu_bound_callee_is_demoted() -> None:
     def f(xs: list[str]) -> list[str]:
         return [hinted_busy(x) for x in xs]
 
-    jitted = wavejit.jit(f)
-    for _ in range(2):
-        assert jitted(["a", "b", "c", "d"]) == f(["a", "b", "c", "d"])
-    text = str(jitted.explain())
-    assert "hinted_busy: inline" in text and "demoted despite the hint" in text
+    # The verdict comes from the first invocation's four deferred calls: demoted when
+    # their CPU time fills CPU_DENSITY (0.75) of the wall-clock span they took. Other
+    # processes stretch that span without adding CPU time: with two busy loops on the
+    # 2 cores, 10 ms calls were demoted in 3 of 10 runs. So the calls are short (1 ms:
+    # a burst the scheduler rarely cuts), and the measurement is retried from scratch
+    # up to 10 times (a few ms each). Every attempt must equal plain Python; a library
+    # that never demotes fails all ten (idle, the first attempt is demoted).
+    xs = ["a", "b", "c", "d"]
+    texts = []
+    for _ in range(10):
+        reset_measurements()  # forget hinted_busy's verdict: measure it again
+        jitted = wavejit.jit(f)
+        for _ in range(2):
+            assert jitted(xs) == f(xs)
+        texts.append(str(jitted.explain()))
+        if "demoted despite the hint" in texts[-1]:
+            break
+    assert "hinted_busy: inline" in texts[-1], texts
+    assert "demoted despite the hint" in texts[-1], texts
 
 
 def event_wait(x: str) -> str:
