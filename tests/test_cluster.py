@@ -191,9 +191,13 @@ def _dask() -> Iterator[DaskExecutor]:
 
     # A worker that dies fails its task at once instead of retrying it elsewhere.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        # The scheduler's HTTP server starts even without a dashboard, on port 8787
+        # unless told otherwise: a free loopback port, so that two suites (or any
+        # other Dask cluster) can run at once.
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                            processes=True, host="127.0.0.1",
-                                           dashboard_address=None)
+                                           dashboard_address="127.0.0.1:0",
+                                           scheduler_kwargs={"dashboard": False})
         client = distributed.Client(cluster)
     try:
         yield DaskExecutor(client)
