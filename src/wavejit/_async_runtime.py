@@ -23,6 +23,8 @@ from typing import Any
 
 from . import _limits
 from ._deep import bind_twin
+from ._effects import external_effects as _external_effects
+from ._effects import external_reads as _external_reads
 from ._errors import add_note
 from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
 from ._nested import nested_items, tail_items
@@ -126,6 +128,7 @@ class AsyncInvocation:
         self.started = time.perf_counter()
         self.done = False
         self.last_commit = 0
+        self.outside: list[AsyncPending] = []  # tasks writing outside (see _runtime)
         self.delivered: dict[int, BaseException] = {}
         self.issuing: IssueGroup | None = None  # the loop item being issued ahead
         self.unlinked: list[IssueGroup] = []  # items issued ahead, not all retired
@@ -149,7 +152,7 @@ class AsyncInvocation:
             site.twin_calls += 1
         if self.issuing is not None and (not decision.defer or decision.effects and not (
             _untouchable(self, fn, args, kwargs)
-        )):
+        ) or _external_effects(fn) is not None):
             raise StopIssue  # it must run in order: the rest of the loop runs in order
         if not decision.defer or self.sequential:
             if _limits.capped:  # a provider limit is set: calls kept in place take slots
@@ -177,10 +180,15 @@ class AsyncInvocation:
                 self.borrowed[id(obj)] = (obj, [(pending, may_mutate)])
             else:
                 entry[1].append((pending, may_mutate))
-        if any(may_mutate for _, may_mutate in touched):
+        if self.outside:
+            pending.deps += self.writers_before(fn)
+        writes_outside = _external_effects(fn) is not None  # a file, a database
+        if writes_outside or any(may_mutate for _, may_mutate in touched):
             # Mutates what the caller sees: only after every earlier call succeeded.
             pending.deps += self.spawned[max(self.settled, self.last_commit):]
             self.last_commit = len(self.spawned)
+        if writes_outside:
+            self.outside.append(pending)
         self._give_slot(pending)
         pending.task = asyncio.ensure_future(_run_deferred(pending, self, fn, args, kwargs))
         self._spawn(pending)
@@ -446,8 +454,20 @@ class AsyncInvocation:
             receiver = getattr(fn, "__self__", None)
             if receiver is None or id(receiver) not in self.owned:
                 await self.barrier()
+        if self.outside:
+            for writer in self.writers_before(fn):
+                await asyncio.wait([writer.task])
         return (tuple([await self.wait(a) for a in args]),
                 {k: await self.wait(v) for k, v in kwargs.items()})
+
+    def writers_before(self, fn: Any) -> list[AsyncPending]:
+        """As `Invocation.writers_before`: unfinished tasks writing outside the process,
+        if `fn` may read what they wrote."""
+        writers = [p for p in self.outside if not p.task.done()]
+        self.outside = writers
+        if not writers or _external_reads(fn) is None:
+            return []
+        return writers
 
     async def _store(self, target: Any, value: Any, store: Any, kind: type) -> None:
         if type(target) is kind and id(target) in self.owned and self._holds_pending(value):

@@ -53,7 +53,7 @@ def is_program_code(func: types.FunctionType) -> bool:
     return not filename.startswith(_LIBRARY_DIRS)
 
 
-def _has_something_to_overlap(func: types.FunctionType) -> bool:
+def has_something_to_overlap(func: types.FunctionType) -> bool:
     try:
         node = function_def(func, name=func.__code__.co_name)
     except (NoSource, OSError):
@@ -84,7 +84,7 @@ def twin_of(fn: Any, indirect: bool = False) -> Any:
                 twin = None
                 if is_program_code(func) and not (
                     func.__code__.co_flags & 0x20  # CO_GENERATOR: run as written
-                ) and (indirect or _has_something_to_overlap(func)):
+                ) and (indirect or has_something_to_overlap(func)):
                     from ._jit import JitFunction
 
                     twin = JitFunction(func)

@@ -31,7 +31,8 @@ from typing import Any
 
 from ._source import NoSource, function_def
 
-__all__ = ["external_effects", "sets_context_var", "reads_thread_local", "DEPTH"]
+__all__ = ["external_effects", "external_reads", "sets_context_var", "reads_thread_local",
+           "DEPTH"]
 
 DEPTH = 2
 
@@ -53,12 +54,27 @@ _SQL_WRITES = ("insert", "update", "delete", "create", "drop", "alter", "replace
                "truncate", "merge", "upsert")
 _DB_WRITE_METHODS = frozenset({"commit", "executemany", "executescript"})
 
-_cache: dict[str, dict[Any, str | None]] = {"effects": {}, "contextvar": {}, "local": {}}
+_cache: dict[str, dict[Any, str | None]] = {"effects": {}, "reads": {}, "contextvar": {},
+                                            "local": {}}
 
 
 def external_effects(fn: Any) -> str | None:
     """Why `fn` writes outside the process (see module doc), or None."""
     return _cached("effects", fn, _effects_in)
+
+
+def external_reads(fn: Any) -> str | None:
+    """Why `fn` may read state outside the process (a file, a database) or write it,
+    or None. A call after a deferred call with external effects that may read what it
+    wrote waits for it (plain Python wrote first)."""
+    module = getattr(fn, "__module__", None) or ""
+    if fn is open or module.split(".")[0] in _STATE_MODULES:  # a file, a database itself
+        return f"{module}.{getattr(fn, '__name__', '')}()" if module else "open()"
+    return _cached("reads", fn, _reads_in)
+
+
+_STATE_MODULES = frozenset({"io", "_io", "os", "posix", "pathlib", "json", "pickle",
+                            "shelve", "sqlite3", "_sqlite3", "glob", "shutil", "csv"})
 
 
 def sets_context_var(fn: Any) -> str | None:
@@ -116,13 +132,50 @@ def _walk(fn: types.FunctionType, finder: Any, depth: int, seen: set[Any]) -> st
         found: str | None = finder(sub, glob)
         if found is not None:
             return f"{fn.__qualname__}: {found}"
-        if depth > 0 and isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
-            callee = glob.get(sub.func.id)
-            callee = _target(callee) if callee is not None else None
+        if depth > 0 and isinstance(sub, ast.Call) and isinstance(sub.func, (ast.Name,
+                                                                         ast.Attribute)):
+            callee = _program_callee(sub.func, glob)
             if callee is not None and not _is_library(callee):
                 found = _walk(callee, finder, depth - 1, seen)
                 if found is not None:
                     return found
+    return None
+
+
+def _program_callee(func: ast.expr, glob: dict[str, Any]) -> types.FunctionType | None:
+    """The function ``f(...)`` or ``module.f(...)`` (a module of the program) calls."""
+    if isinstance(func, ast.Name):
+        callee = glob.get(func.id)
+    elif isinstance(func.value, ast.Name) and isinstance(  # type: ignore[attr-defined]
+        glob.get(func.value.id), types.ModuleType  # type: ignore[attr-defined]
+    ):
+        callee = getattr(glob[func.value.id], func.attr, None)  # type: ignore[attr-defined]
+    else:
+        return None
+    return _target(callee) if callee is not None else None
+
+
+_READ_CALLS = frozenset({
+    "read_text", "read_bytes", "exists", "is_file", "is_dir", "iterdir", "glob", "rglob",
+    "stat", "listdir", "scandir", "fetchone", "fetchall", "fetchmany", "execute",
+    "getsize", "getmtime", "isfile", "isdir",
+})
+
+
+def _reads_in(node: ast.AST, glob: dict[str, Any]) -> str | None:
+    found = _effects_in(node, glob)
+    if found is not None or not isinstance(node, ast.Call):
+        return found
+    func = node.func
+    if isinstance(func, ast.Name) and func.id == "open" and func.id not in glob:
+        return "open()"
+    if isinstance(func, ast.Attribute) and func.attr in (_READ_CALLS | {"open", "connect"}):
+        return f".{func.attr}()"
+    dotted = _dotted(func, glob)
+    if dotted is not None and dotted[0] in ("json", "pickle", "shelve", "sqlite3", "glob",
+                                            "csv") and dotted[1] in (
+            "load", "open", "connect", "glob", "reader", "DictReader"):
+        return f"{dotted[0]}.{dotted[1]}()"
     return None
 
 

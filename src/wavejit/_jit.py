@@ -226,7 +226,8 @@ class JitFunction(Generic[P, R]):
         sites = []
         if compiled is not None:
             for site, spec in zip(compiled.sites, compiled.specs, strict=True):
-                verdicts = [(name, d.defer, describe(d.reason, d.info, d.defer),
+                verdicts = [(name, d.defer, _journal_note(site, name, d) or describe(
+                                 d.reason, d.info, d.defer),
                              (m.wall / m.calls, m.cpu / m.calls) if m and m.calls else None)
                             for name, d, m in site.decisions()]
                 if not verdicts:
@@ -399,3 +400,13 @@ def jit(fn: Any = None, /, *, strategy: str = "auto", max_workers: int | None = 
     if fn is None:
         return decorate
     return decorate(fn)
+
+
+def _journal_note(site: Any, name: str, decision: Any) -> str | None:
+    """explain()'s verdict for calls that ran journaled (see `_journal`)."""
+    writes = site.journaled.get(name)
+    if writes is None:
+        return None
+    names = ", ".join(f"self.{name}" for name in sorted(writes))
+    return (f"{decision.reason}; its writes to {names} were journaled and replayed in "
+            "program order, so calls on one object overlap")

@@ -565,6 +565,11 @@ class _Rewriter:
                 self.expr(a, True) for a in node.args]
         keywords = [ast.keyword(k.arg, self.expr(k.value, k.arg is not None))
                     for k in node.keywords]
+        if candidate and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (
+            _is_hook(new_func, "wait")
+        ):  # `obj.method(...)`: fetching the method need not wait for journaled calls
+            new_func = _at(_call("method", new_func.value.args[0],  # type: ignore[attr-defined]
+                                 ast.Constant(func.attr)), func)
         if candidate:
             for a in [*node.args, *(k.value for k in node.keywords)]:
                 if isinstance(a, ast.Name):
@@ -1074,6 +1079,15 @@ def _clone(node: _Node) -> _Node:
     new = type(node).__new__(type(node))
     new.__dict__.update(node.__dict__)
     return new
+
+
+def _is_hook(node: ast.expr, method: str) -> bool:
+    """Is `node` ``<hook call>.attr`` with the hook ``_wj_inv.<method>(...)``?"""
+    if not isinstance(node, ast.Attribute) or not isinstance(node.value, ast.Call):
+        return False
+    func = node.value.func
+    return isinstance(func, ast.Attribute) and func.attr == method and isinstance(
+        func.value, ast.Name) and func.value.id == "_wj_inv"
 
 
 def _plain_read(node: ast.expr) -> bool:

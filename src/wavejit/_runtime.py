@@ -40,12 +40,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace as _replace
 from types import MethodType, ModuleType
 from typing import Any
 
 from . import _limits
 from ._deep import bind_twin
+from ._deep import has_something_to_overlap as overlaps_inside
 from ._effects import external_effects as _external_effects
+from ._effects import external_reads as _external_reads
 from ._errors import CancelledError, InvocationTimeout, add_note
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
@@ -57,6 +60,9 @@ from ._issue import (
     is_progress_bar,
     materialized_items,
 )
+from ._journal import apply as _apply_journal_entries
+from ._journal import plan as _journal_plan
+from ._journal import run_journaled as _run_journaled
 from ._limits import run as _run_limited
 from ._nested import nested_items, tail_items
 from ._output import Slot
@@ -79,7 +85,7 @@ class Pending(Task[Any]):
     """A deferred call's future. Its value is the call's return value."""
 
     __slots__ = ("site", "deps", "cpu", "measure", "_inv", "group", "gated", "effects",
-                 "slot", "after", "__weakref__")
+                 "slot", "after", "jplan", "journal", "__weakref__")
 
     def __init__(self, inv: Invocation, site: Any, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -97,6 +103,10 @@ class Pending(Task[Any]):
         # The results the caller used before making this call: data flow the arguments
         # no longer show (``judge(" ".join(answers))``), for `last_run` only.
         self.after: tuple[Pending, ...] = ()
+        # A journaled method call (`_journal`): its plan and the writes it recorded; an
+        # applier of another call's journal has the plan and no journal.
+        self.jplan: Any = None
+        self.journal: list[tuple[Any, ...]] | None = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """As `Task.wait`; under ``jit(timeout=...)``, the caller's wait ends at the
@@ -136,7 +146,15 @@ class Pending(Task[Any]):
 
 def _call_resolved(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
                    kwargs: dict[str, Any]) -> Any:
-    """Body of a deferred call: its output goes to its slot (in its own context)."""
+    """Body of a deferred call: its output goes to its slot (in its own context); a
+    journaled method's writes to its object go to its journal (`_journal`)."""
+    if pending.journal is not None:
+        return _run_journaled(pending.journal, _call_in_slot, (pending, fn, args, kwargs), {})
+    return _call_in_slot(pending, fn, args, kwargs)
+
+
+def _call_in_slot(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
     slot = pending.slot
     if slot is None:
         return _call_body(pending, fn, args, kwargs)
@@ -245,7 +263,7 @@ class Invocation:
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
                  "issuing", "unlinked", "output", "_output_token", "wasted", "ahead",
-                 "_submit_task", "used", "deadline", "caller", "issue_blocked")
+                 "_submit_task", "used", "deadline", "caller", "issue_blocked", "outside")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -262,6 +280,9 @@ class Invocation:
         self.started = _perf_counter()
         self.done = False
         self.last_commit = 0  # index of the last deferred call with effects
+        # Deferred calls that write outside the process (a file, a database): a later
+        # call that may read such state waits for them, as plain Python wrote first.
+        self.outside: list[Pending] = []
         self.delivered: dict[int, BaseException] = {}  # failures already raised
         self.issuing: IssueGroup | None = None  # the loop item being issued ahead
         self.unlinked: list[IssueGroup] = []  # items issued ahead, not all retired
@@ -344,6 +365,21 @@ class Invocation:
             self.delivered[id(exc)] = exc
             raise
 
+    def method(self, x: Any, name: str) -> Any:
+        """``x.name`` for a candidate call ``x.name(...)``: as ``wait(x).name``, except
+        that calls journaled on `x` (`_journal`) and their appliers are not waited
+        for: they only read what is shareable, and the call itself is ordered after
+        any that conflicts with it (`_borrow`), or waits for them if it runs inline."""
+        if type(x) is not Pending and self.issuing is None and not (
+            self.dirty and id(x) in self.dirty
+        ):
+            entry = self.borrowed.get(id(x)) if self.borrowed else None
+            if entry is not None and all(p.jplan is not None for p, _ in entry[1]):
+                if self.owned:
+                    self.owned.pop(id(x), None)
+                return getattr(x, name)
+        return getattr(self.wait(x), name)
+
     def shallow(self, x: Any) -> Any:
         """`x` itself resolved, but not the Pendings inside it; no borrower outstanding."""
         if self.issuing is not None:
@@ -403,6 +439,7 @@ class Invocation:
         decision = _keep_order(decision, fn, args, kwargs)
         if decision.info.assumed and decision.info.passes_assumed(args, kwargs):
             decision = decision.without_assumptions()
+        own = fn
         if decision.twin is not None:  # a helper of the program: its jitted twin
             fn = bind_twin(decision.twin, fn)
             site.twin_calls += 1
@@ -411,8 +448,15 @@ class Invocation:
             # later call may read them. (Unknown effects do not stop the issue: that
             # would serialize every loop that calls, say, json.loads.)
             raise StopIssue
-        if self.issuing is not None and decision.effects and not (
+        if decision.defer and decision.effects and type(own) is MethodType and (
+            decision.info.mutated and not decision.info.writes_globals
+        ) and (decision.twin is None or not overlaps_inside(own.__func__)):  # type: ignore[arg-type]
+            journaled = self._journaled(site, decision, own, args, kwargs)
+            if journaled is not None:
+                return journaled
+        if self.issuing is not None and (decision.effects or _external_effects(fn)) and not (
             decision.defer and self._untouchable(fn, args, kwargs)
+            and _external_effects(fn) is None  # writes a file: in order, when retired
         ):
             # Issued ahead of the loop body's earlier iterations, it could change what
             # they see: it runs inline, in program order, when its item is retired.
@@ -450,6 +494,9 @@ class Invocation:
                 kwargs = {k: self.wait(v) for k, v in kwargs.items()}
             if self.borrowed:
                 self._wait_borrowers(getattr(fn, "__self__", None))
+        if self.outside:
+            for writer in self.writers_before(fn):
+                writer.wait()
         if decision.profile:
             wall0, cpu0 = _perf_counter(), _thread_time()
             try:
@@ -476,9 +523,21 @@ class Invocation:
         kwargs = {k: self.wait(v) for k, v in kwargs.items()}
         if self.borrowed:
             self._wait_borrowers(getattr(fn, "__self__", None))
+        if self.outside:
+            for writer in self.writers_before(fn):
+                writer.wait()
         if _limits.capped:  # a provider limit is set: inline calls take slots too
             return _limits.run_inline(fn, args, kwargs)
         return fn(*args, **kwargs)
+
+    def writers_before(self, fn: Any) -> list[Any]:
+        """The unfinished deferred calls that write outside the process, if `fn` may
+        read what they wrote (a helper that opens the file a deferred call saved)."""
+        writers = [p for p in self.outside if not p.done()]
+        self.outside = writers
+        if not writers or _external_reads(fn) is None:
+            return []
+        return writers
 
     def later(self, glue: Callable[..., Any], *args: Any) -> Any:
         """Glue (an f-string, an operator expression) over values that may be pending.
@@ -564,7 +623,7 @@ class Invocation:
             self.barrier()
 
     def _defer(self, site: Any, decision: Any, fn: Any, args: tuple[Any, ...],
-               kwargs: dict[str, Any], gated: bool = False) -> Any:
+               kwargs: dict[str, Any], gated: bool = False, journal: Any = None) -> Any:
         """Create the Pending; find its dependencies; submit it once they are done.
 
         Dependencies: Pendings among the arguments (and inside dirty containers), and
@@ -573,6 +632,8 @@ class Invocation:
         """
         pending = Pending(self, site, fn, args, kwargs)
         pending.measure = decision.measure
+        if journal is not None:
+            pending.jplan, pending.journal = journal, []
         if not gated:
             self._give_slot(pending)
         deps: list[Pending] = []
@@ -604,9 +665,13 @@ class Invocation:
                 touched.append((a, decision.mutates_arg(position, args, kwargs)))
         if touched:
             self._borrow(pending, touched, deps)
+        if self.outside:
+            deps.extend(self.writers_before(fn))
         if not gated and (touched and any(may_mutate for _, may_mutate in touched)
                           or _external_effects(fn) is not None):  # files, db (_effects)
             self._commit_after(deps)
+        if _external_effects(fn) is not None:
+            self.outside.append(pending)
         self._spawn(pending)
         if self.used:
             pending.after = tuple(self.used.values())
@@ -624,6 +689,46 @@ class Invocation:
         else:
             self._submit(pending)
         return pending
+
+    def _journaled(self, site: Any, decision: Any, fn: MethodType, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Pending | None:
+        """Defer a method whose only effects are blind writes to its own object, with
+        those writes journaled (see `_journal`), and an applier that replays them in
+        program order; None if the method or this call does not qualify."""
+        info = decision.info
+        me = info.positional[0] if info.positional and info.self_offset else None
+        if me is None or info.mutated != frozenset({me}) or (
+            _external_effects(fn) is not None
+        ):
+            return None
+        plan = _journal_plan(fn)
+        receiver = fn.__self__
+        safe = self.code.is_safe_type
+        if plan is None or not plan.admits(receiver, lambda v: is_shareable(v, safe)):
+            return None
+        if len(site.journaled) < len(site.callee_names):
+            site.journaled.setdefault(site.callee_names.get(callee_key(fn)), plan.writes)
+        calm = _replace(decision, info=_replace(info, mutated=frozenset()), effects=False)
+        call: Pending = self._defer(site, calm, MethodType(plan.function, receiver), args,
+                                    kwargs, journal=plan)
+        applier = Pending(self, None, _apply_journal, (receiver, [call]), {})
+        applier.measure = False
+        applier.jplan = plan
+        deps: list[Pending] = []
+        self._borrow(applier, [(receiver, True)], deps)
+        if self.issuing is not None:  # replayed when its item is retired, in order
+            self._spawn(applier)
+            self.issuing.add_slot(applier)  # a marker: run at its place
+            applier.gated = applier.effects = True
+            applier.deps = deps
+            return call
+        self._commit_after(deps)
+        deps = [d for d in deps if d is not call]  # its own failure does not stop it...
+        self.last_commit -= 1  # ...but stops the next one: the chain starts at the call
+        self._spawn(applier)
+        applier.deps = deps
+        _when_all_done([*deps, call], lambda: self._submit(applier))
+        return call
 
     def _commit_after(self, deps: list[Pending]) -> None:
         """A deferred call that mutates objects the caller sees runs only after every
@@ -648,7 +753,8 @@ class Invocation:
                     entry = table.get(id(obj))
                     if entry is not None:
                         deps.extend(other for other, other_mutates in entry[1]
-                                    if (may_mutate or other_mutates) and not other.done())
+                                    if (may_mutate or other_mutates) and not other.done()
+                                    and not _independent(pending, other))
                 self.ahead.setdefault(id(obj), (obj, []))[1].append((pending, may_mutate))
                 group.borrows.append((obj, pending, may_mutate))
                 continue
@@ -657,7 +763,9 @@ class Invocation:
                 self.borrowed[id(obj)] = (obj, [(pending, may_mutate)])
                 continue
             for other, other_mutates in entry[1]:
-                if (may_mutate or other_mutates) and not other.done():
+                if (may_mutate or other_mutates) and not other.done() and not (
+                    _independent(pending, other)
+                ):
                     deps.append(other)
             entry[1].append((pending, may_mutate))
 
@@ -871,7 +979,9 @@ class Invocation:
     def _run_gated(self, pending: Pending) -> None:
         """Run a call issued ahead that has effects, here: at its program point, after
         every earlier deferred call succeeded (as an inline call with effects)."""
-        if pending.effects and self.settled < len(self.spawned):
+        if pending.jplan is not None:  # an applier: the calls before its call succeeded
+            self._commit_before(pending.args[2][1][0])
+        elif pending.effects and self.settled < len(self.spawned):
             self._commit(pending.args[1])
         self.spawned.append(pending)
         pending.slot = self.output  # it runs here: its output is the caller's
@@ -879,6 +989,20 @@ class Invocation:
         if pending._exception is not None:
             self.delivered[id(pending._exception)] = pending._exception
             raise pending._exception
+
+    def _commit_before(self, call: Pending) -> None:
+        """Wait for the deferred calls spawned so far; raise the first failure among
+        those before `call` (its own is raised where its result is used)."""
+        spawned = self.spawned
+        for pending in spawned[self.settled:]:
+            pending.wait()
+        for pending in spawned[self.settled:]:
+            if pending is call:
+                return
+            failure = pending._exception
+            if failure is not None and self._undelivered(failure):
+                self.delivered[id(failure)] = failure
+                raise failure
 
     def cancel_unlinked(self) -> None:
         """A loop issued ahead was left early (``break``, with ``speculate=True``):
@@ -1034,8 +1158,8 @@ class Invocation:
                 failing_at = i
                 break
         for i in range(start, end):
-            if i <= failing_at:
-                spawned[i].wait()
+            if i <= failing_at or _applies(spawned[i], spawned[failing_at]):
+                spawned[i].wait()  # (the failing call's writes before it raised count)
             elif not spawned[i].cancel():
                 spawned[i].wait()
         self.settled = end
@@ -1127,6 +1251,31 @@ def _observe_spans(spawned: list[Pending]) -> None:
             entry[2] += p.cpu
     for (site, key), (start, end, cpu) in spans.items():
         site.observe_span(key, end - start, cpu)
+
+
+def _apply_journal(receiver: Any, holder: list[Pending]) -> None:
+    """An applier's body: replay the call's recorded writes on `receiver` (also those
+    it made before it raised, as plain Python did; none if it never ran). (The call is
+    held in a list: a Pending argument would be resolved to its value.)"""
+    call = holder[0]
+    call.wait()
+    if call._state != _CANCELLED and call.journal:
+        _apply_journal_entries(receiver, call.journal)
+
+
+def _independent(a: Pending, b: Pending) -> bool:
+    """A journaled call and the applier of another's journal, the call reading nothing
+    the applier writes: they may overlap (each object stays consistent for both)."""
+    pa, pb = a.jplan, b.jplan
+    if pa is None or pb is None or (a.journal is None) == (b.journal is None):
+        return False
+    reader, writer = (pa, pb) if a.journal is not None else (pb, pa)
+    return not (reader.read_attrs & writer.writes)
+
+
+def _applies(pending: Pending, call: Pending) -> bool:
+    return pending.jplan is not None and pending.journal is None and (
+        pending.args[2][1][0] is call)
 
 
 def _when_all_done(deps: list[Pending], then: Callable[[], object]) -> None:

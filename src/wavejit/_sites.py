@@ -145,6 +145,9 @@ class Site:
         self.deferred_calls = 0
         self.inline_calls = 0
         self.twin_calls = 0  # calls that went to a helper's jitted twin (see `_deep`)
+        # Callees (by name) whose calls ran journaled (`_journal`): the attributes of
+        # self their writes were replayed to, in program order.
+        self.journaled: dict[str | None, frozenset[str]] = {}
         self.strategy: Strategy = STRATEGIES["io_aware"]
         self.features = SiteFeatures()
         self.seen: set[Any] = set()  # every callee key this site has called

@@ -25,6 +25,7 @@ import linecache
 import os
 import re
 import types
+import warnings
 
 from ._freshness import stale_reason
 
@@ -125,5 +126,15 @@ def _parse_at(lines: list[str], first: int, last: int) -> ast.Module:
     if lines[first - 1][:1] in (" ", "\t"):
         if first < 2:  # pragma: no cover - an indented first line does not compile
             raise SyntaxError("indented first line")
-        return ast.parse("\n" * (first - 2) + "if 1:\n" + text)
-    return ast.parse("\n" * (first - 1) + text)
+        return _parse("\n" * (first - 2) + "if 1:\n" + text)
+    return _parse("\n" * (first - 1) + text)
+
+
+def _parse(text: str) -> ast.Module:
+    """`ast.parse`, silent: the module was compiled once already, and what it warned
+    of then (``"\\["``, an invalid escape) must not be raised again inside the user's
+    call (under ``-W error`` it would fail the call)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse(text)
