@@ -21,6 +21,7 @@ from typing import Any
 
 from ._rewrite import RewriteResult, Unsupported, position, rewrite
 from ._source import NoSource, function_def
+from ._withs import transparent
 
 __all__ = ["compile_function", "Unsupported"]
 
@@ -63,7 +64,8 @@ def compile_function(
     filename, first = code.co_filename, code.co_firstlineno
     local_names = set(code.co_varnames) | set(code.co_cellvars)
     result = rewrite(node, local_names, set(code.co_freevars), first, hooked,
-                     speculate=speculate, global_writer=_global_writer(fn, local_names))
+                     speculate=speculate, global_writer=_global_writer(fn, local_names),
+                     transparent_with=transparent(fn.__globals__))
 
     helpers = ["_wj_begin"]
     names = [*code.co_freevars, *helpers]

@@ -237,11 +237,13 @@ class _Rewriter:
     def __init__(self, local_names: set[str], scan: _Prescan, may_pend: set[str],
                  guarded: set[str], first_lineno: int, is_async: bool = False,
                  hooked: set[tuple[int, int]] | None = None, speculate: bool = False,
-                 global_writer: Callable[[str], bool] | None = None) -> None:
+                 global_writer: Callable[[str], bool] | None = None,
+                 transparent_with: Callable[[ast.expr], bool] | None = None) -> None:
         self.is_async = is_async
         # Does the global this name refers to (a function of the program) write module
         # globals? (Loops do not issue ahead of such a call: `_loops`.)
         self.global_writer = global_writer
+        self.transparent_with = transparent_with  # see `_withs`
         self.locals = local_names
         self.builtin_typed = scan.builtin_typed
         self.filled = scan.filled
@@ -795,7 +797,11 @@ class _Rewriter:
             items = [ast.withitem(self.expr(i.context_expr, False),
                                   self.target(i.optional_vars) if i.optional_vars else None)
                      for i in node.items]
-            body = self.guarded_body(node.body)
+            # A context manager that never suppresses, outside any try: its body may
+            # hold results that have not arrived, like the function's own (`_withs`).
+            transparent = self.lazy_bindings and self.transparent_with is not None and all(
+                self.transparent_with(i.context_expr) for i in node.items)
+            body = self.guarded_body(node.body, lazy=transparent)
             with_block = ast.With(items=items, body=body, type_comment=None) if isinstance(
                 node, ast.With) else ast.AsyncWith(items=items, body=body, type_comment=None)
             return [_stmt("barrier"), _at(with_block, node)]
@@ -925,13 +931,15 @@ class _Rewriter:
         return [_at(ast.For(target=target, iter=it, body=body,
                             orelse=orelse, type_comment=None), node)]
 
-    def guarded_body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
-        """A try/with body: settled before it is left, its failures raised inside it."""
-        self.guard_depth += 1
+    def guarded_body(self, stmts: list[ast.stmt], lazy: bool = False) -> list[ast.stmt]:
+        """A try/with body: settled before it is left, its failures raised inside it
+        (`lazy`: a transparent with block, see `_withs`)."""
+        depth = 0 if lazy else 1
+        self.guard_depth += depth
         self.loop_depth_in_guard.append(self.loop_depth)
         body = self.body(stmts)
         self.loop_depth_in_guard.pop()
-        self.guard_depth -= 1
+        self.guard_depth -= depth
         return guard(body, self.first_lineno)
 
     def assign(self, node: ast.Assign) -> ast.stmt:
@@ -1226,7 +1234,8 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
             free_names: set[str], first_lineno: int,
             hooked: set[tuple[int, int]] | None = None,
             exhaustive: bool = False, speculate: bool = False,
-            global_writer: Callable[[str], bool] | None = None) -> RewriteResult:
+            global_writer: Callable[[str], bool] | None = None,
+            transparent_with: Callable[[ast.expr], bool] | None = None) -> RewriteResult:
     """Rewrite `func` (a parsed ``def``); raises `Unsupported` when it cannot.
 
     `local_names`: the function's locals (``co_varnames``, ``co_cellvars``);
@@ -1242,7 +1251,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         # The rewriter builds new nodes and never mutates the input tree, so each
         # pass reads the original; only the last pass's output is kept.
         rewriter = _Rewriter(local_names, scan, may_pend, guarded, first_lineno, is_async,
-                             hooked, speculate, global_writer)
+                             hooked, speculate, global_writer, transparent_with)
         body = rewriter.body(func.body)
         # Usually one pass suffices: names are bound before they are read, except
         # across loop iterations.
