@@ -62,7 +62,7 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     # calls issued ahead depend on them; the loop target is waited for at strict uses).
     lazy_items = isinstance(node.target, ast.Name) and rw.iterates_pending(node.iter) and (
         rw.can_hold_pending(node.target.id))
-    can_hold = {n for n in rw.locals if rw.can_hold_pending(n)}
+    can_hold = rw.locals - rw.captured  # (the names `rw.can_hold_pending` accepts)
     n = rw.loops
     plan, note = plan_loop(node, n, can_hold, speculate=rw.speculate,
                            global_writer=rw.global_writer)
@@ -82,8 +82,7 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
             f"{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))} issued before "
             "its items retire")
 
-    def name(id_: str, store: bool = False) -> ast.Name:
-        return ast.Name(id_, ast.Store() if store else ast.Load())
+    name = _name
 
     items, rest_iter, queue = f"_wj_l{n}", f"_wj_i{n}", f"_wj_q{n}"
     group, row = f"_wj_g{n}", f"_wj_r{n}"
@@ -215,7 +214,10 @@ def _tail_retire(rw: _Rewriter, plan: LoopPlan, tail: list[ast.stmt], temps: lis
 
 
 def _name(id_: str, store: bool = False) -> ast.Name:
-    return ast.Name(id_, ast.Store() if store else ast.Load())
+    return ast.Name(id_, _STORE if store else _LOAD)
+
+
+_LOAD, _STORE = ast.Load(), ast.Store()  # one instance serves every node, as in `ast.parse`
 
 
 def _issue_body(rw: _Rewriter, plan: LoopPlan, temps: list[str], carried: list[str],
@@ -239,13 +241,14 @@ def _issue_body(rw: _Rewriter, plan: LoopPlan, temps: list[str], carried: list[s
 
     issue_body: list[ast.stmt] = [ast.Assign([name(group, True)], _call("issue_begin"))]
     prefix = rw.body(plan.prefix)
-    issue_body.append(ast.Try(
-        body=prefix or [ast.Pass()],
-        handlers=[stop_handler(), ast.ExceptHandler(
-            ast.Name("Exception", ast.Load()), "_wj_e",
-            [ast.Expr(_call("issue_failed", name(group), name("_wj_e"))),
-             append_row([]), ast.Break()])],
-        orelse=[], finalbody=[]))
+    if prefix:  # (no prefix: nothing can raise there, the try is left out)
+        issue_body.append(ast.Try(
+            body=prefix,
+            handlers=[stop_handler(), ast.ExceptHandler(
+                ast.Name("Exception", ast.Load()), "_wj_e",
+                [ast.Expr(_call("issue_failed", name(group), name("_wj_e"))),
+                 append_row([]), ast.Break()])],
+            orelse=[], finalbody=[]))
     for k, (call, temp) in enumerate(zip(plan.order, temps, strict=True), start=1):
         rw.bind(temp)
         value = rw.expr(call, True)

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ._hints import _MUTATING_METHODS, _READ_ONLY_BUILTINS
+from ._rewrite import child_fields
 
 __all__ = ["LoopPlan", "plan_loop", "plan_tail"]
 
@@ -283,7 +284,14 @@ def _walk_scope(nodes: list[ast.stmt] | list[ast.AST], skip: set[int] | None = N
         yield n
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
-        stack.extend(reversed(list(ast.iter_child_nodes(n))))
+        # The children in order (`ast.iter_child_nodes`, without the context and
+        # operator singletons, and several times faster).
+        for field_name in reversed(child_fields(type(n))):
+            value = getattr(n, field_name, None)
+            if type(value) is list:
+                stack.extend(v for v in reversed(value) if isinstance(v, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append(value)
 
 
 def _exits(stmts: list[ast.stmt], *, loop_level: bool, skips: bool = False) -> bool:

@@ -75,12 +75,14 @@ class RewriteResult:
     loops: dict[int, str] = field(default_factory=dict)  # line -> how the loop runs
 
 
+_LOAD = ast.Load()  # one instance serves every node (as in `ast.parse`'s trees)
+# (The hot paths build nodes with positional arguments, in the order of their
+# ``_fields``: keyword arguments make a node's construction two to three times slower.)
+
+
 def _call(method: str, *args: ast.expr, keywords: list[ast.keyword] | None = None) -> ast.Call:
-    return ast.Call(
-        func=ast.Attribute(value=ast.Name(INV, ast.Load()), attr=method, ctx=ast.Load()),
-        args=list(args),
-        keywords=keywords or [],
-    )
+    return ast.Call(ast.Attribute(ast.Name(INV, _LOAD), method, _LOAD), list(args),
+                    keywords or [])
 
 
 def _stmt(method: str, *args: ast.expr) -> ast.Expr:
@@ -99,6 +101,10 @@ class _Prescan:
 
 
 _NESTED_SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# The node kinds `_prescan` has a case for (besides names).
+_PRESCAN_KINDS = frozenset({ast.Call, ast.Assign, ast.AnnAssign, ast.comprehension, ast.Import,
+                            ast.ImportFrom, ast.ExceptHandler, ast.Global, ast.Nonlocal,
+                            *_NESTED_SCOPES, ast.GeneratorExp})
 _LITERALS = (ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set, ast.ListComp,
              ast.DictComp, ast.SetComp)
 
@@ -133,7 +139,7 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
     def visit(node: ast.AST, nested: bool) -> None:  # noqa: C901 - one case per kind
         kind = type(node)
         if kind is name_type:
-            name_node = cast(ast.Name, node)
+            name_node: ast.Name = node  # type: ignore[assignment] # (cast() is a call)
             name = name_node.id
             if name in _UNSUPPORTED_NAMES:
                 raise Unsupported(f"uses {name}(), which could observe pending values")
@@ -145,7 +151,9 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
                 other.add(name)  # any other binding: targets, augmented, del
             return
         # `kind is X` then a cast, not isinstance: this runs for every node.
-        if kind is ast.Call:
+        if kind not in _PRESCAN_KINDS:
+            pass  # most nodes: none of the cases below (one test instead of a dozen)
+        elif kind is ast.Call:
             func = cast(ast.Call, node).func
             if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS and (
                 isinstance(func.value, ast.Name)
@@ -158,7 +166,11 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
                 targets[0].value, ast.Name
             ):
                 filled.add(targets[0].value.id)  # x[k] = v
-            if all(type(t) is name_type for t in targets):
+            if len(targets) == 1 and type(targets[0]) is name_type:
+                names = {targets[0].id}  # (the usual case: no generators)
+                (literal if isinstance(assign.value, _LITERALS) else other).update(names)
+                handled.add(id(targets[0]))
+            elif all(type(t) is name_type for t in targets):
                 names = {cast(ast.Name, t).id for t in targets}
                 (literal if isinstance(assign.value, _LITERALS) else other).update(names)
                 handled.update(id(t) for t in targets)
@@ -194,7 +206,8 @@ def _prescan(func: ast.FunctionDef | ast.AsyncFunctionDef) -> _Prescan:
             for part in [genexp.elt, first.target, *first.ifs, *rest]:
                 visit(part, True)
             return
-        for field_name in child_fields(kind):
+        fields = _CHILD_FIELDS.get(kind)
+        for field_name in child_fields(kind) if fields is None else fields:
             value = getattr(node, field_name, None)
             if type(value) is list:
                 for item in value:
@@ -298,6 +311,8 @@ class _Rewriter:
     # -- may an expression produce a Pending? -------------------------------------------
 
     def may_pend_expr(self, node: ast.expr) -> bool:
+        if type(node) is ast.Constant:
+            return False  # (the most common argument: no test below applies)
         if isinstance(node, ast.Name):
             return node.id in self.may_pend
         if isinstance(node, ast.Await):
@@ -414,7 +429,7 @@ class _Rewriter:
             value = self.expr(node.value, lazy=True)
             if self.may_pend_expr(node.value):
                 self.bind(node.target.id)
-            new = ast.NamedExpr(target=node.target, value=value)
+            new = ast.NamedExpr(node.target, value)
             if not lazy and self.may_pend_expr(node.value):
                 return _at(_call("wait", new), node)
             return _at(new, node)
@@ -434,12 +449,12 @@ class _Rewriter:
             return _at(_call("new_dict", ast.Dict(keys, values)), node)
         if lazy and isinstance(node, ast.ListComp):
             gens = self.generators(node.generators)
-            new_comp = ast.ListComp(elt=self.expr(node.elt, True), generators=gens)
+            new_comp = ast.ListComp(self.expr(node.elt, True), gens)
             return _at(_call("new_list", new_comp), node)
         if lazy and isinstance(node, ast.DictComp):
             gens = self.generators(node.generators)
-            new_dcomp = ast.DictComp(key=self.expr(node.key, False),
-                                     value=self.expr(node.value, True), generators=gens)
+            new_dcomp = ast.DictComp(self.expr(node.key, False), self.expr(node.value, True),
+                                     gens)
             return _at(_call("new_dict", new_dcomp), node)
         if lazy and self.lazy_bindings and self.is_glue(node):
             return self.later(node)
@@ -457,9 +472,9 @@ class _Rewriter:
                 self.expr(node.right, True)), node)
         if isinstance(node, ast.IfExp):
             return _at(ast.IfExp(
-                test=self.expr(node.test, False),
-                body=self.expr(node.body, lazy),
-                orelse=self.expr(node.orelse, lazy),
+                self.expr(node.test, False),  # test
+                self.expr(node.body, lazy),
+                self.expr(node.orelse, lazy),
             ), node)
         if isinstance(node, (ast.Lambda, ast.GeneratorExp)):
             if isinstance(node, ast.GeneratorExp):
@@ -516,8 +531,7 @@ class _Rewriter:
             else:
                 it = self.expr(g.iter, False)
             ifs = [self.expr(i, False) for i in g.ifs]
-            out.append(ast.comprehension(target=g.target, iter=it, ifs=ifs,
-                                         is_async=g.is_async))
+            out.append(ast.comprehension(g.target, it, ifs, g.is_async))
         return out
 
     def call(self, node: ast.Call, lazy: bool) -> ast.expr:
@@ -545,7 +559,7 @@ class _Rewriter:
             if isinstance(func.value, ast.Name):
                 self.bind(func.value.id)  # first: the next pass would see it bound here
             receiver = self.shallow(func.value)
-            method = ast.Attribute(value=receiver, attr=func.attr, ctx=ast.Load())
+            method = ast.Attribute(receiver, func.attr, _LOAD)
             args = [self.expr(a, False) for a in node.args[:-1]]
             args.append(self.expr(node.args[-1], True))
             return _at(_call(func.attr, method, *args), node)
@@ -555,7 +569,7 @@ class _Rewriter:
                 ctx=ast.Load()), func)
         else:
             new_func = self.expr(func, False)
-        any_pending_arg = any(self.may_pend_expr(a) for a in node.args) or any(
+        any_pending_arg = any(map(self.may_pend_expr, node.args)) or any(
             self.may_pend_expr(k.value) for k in node.keywords)
         candidate = lazy and self.is_candidate(node)
         if not candidate and not any_pending_arg and not self.may_have_effects(node):
@@ -601,8 +615,9 @@ class _Rewriter:
         names, receivers = parts
         # A method may be called only on a pending result itself (its own method,
         # ``r.strip()``): a method of anything else may have effects.
-        return any(name in self.may_pend for name in names) and all(
-            r in self.may_pend for r in receivers)
+        # (map: no generator frames; the same questions, in the same order.)
+        return any(map(self.may_pend.__contains__, names)) and all(
+            map(self.may_pend.__contains__, receivers))
 
     def fresh_chain(self, node: ast.expr) -> ast.expr | None:
         """``ask(x).choices[0].message.content``: reads on a candidate call's fresh
@@ -639,19 +654,16 @@ class _Rewriter:
     def later_chain(self, node: ast.expr, root: ast.expr) -> ast.expr:
         """``later(lambda _wj_v: <node with root as _wj_v>, <root call>)``."""
         body = _replace_root(node, root, _at(ast.Name("_wj_v", ast.Load()), root))
-        params = ast.arguments(posonlyargs=[], args=[ast.arg(arg="_wj_v")], vararg=None,
-                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
-        return _at(_call("later", ast.Lambda(args=params, body=body),
+        params = ast.arguments([], [ast.arg("_wj_v")], None, [], [], None, [])
+        return _at(_call("later", ast.Lambda(params, body),
                          self.expr(root, True)), node)
     def later(self, node: ast.expr) -> ast.expr:
         """``_wj_inv.later(lambda a, b: <node>, a, b)``: the names are bound now."""
-        names = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)})
-        params = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names],
-                               vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
-                               defaults=[])
+        # (`node` is glue, see `is_glue`: its names were collected already.)
+        names = sorted(set(self._glue_names[id(node)][0]))
+        params = ast.arguments([], [ast.arg(n) for n in names], None, [], [], None, [])
         return _at(_call(
-            "later", ast.Lambda(args=params, body=node),
-            *[ast.Name(n, ast.Load()) for n in names]), node)
+            "later", ast.Lambda(params, node), *[ast.Name(n, _LOAD) for n in names]), node)
 
     def await_(self, node: ast.Await, lazy: bool) -> ast.expr:
         """``await f(...)``: lazily, a task started now and awaited at first use."""
@@ -677,7 +689,6 @@ class _Rewriter:
 
     def add_site(self, call: ast.Call, lineno: int) -> int:
         """Register a candidate site, with its shape for the strategies."""
-        loop_names = set().union(*self.loop_vars) if self.loop_vars else set()
         root = call.func
         while isinstance(root, (ast.Attribute, ast.Subscript)):
             root = root.value
@@ -685,7 +696,8 @@ class _Rewriter:
         if known is not None:
             return known  # a call emitted twice (a loop issued ahead and its fallback)
         self.sites.append(SiteSpec(lineno, call, in_loop=bool(self.loop_vars),
-                                   ensemble=isinstance(root, ast.Name) and root.id in loop_names))
+                                   ensemble=isinstance(root, ast.Name) and any(
+                                       root.id in names for names in self.loop_vars)))
         self._site_of[id(call)] = len(self.sites) - 1
         return len(self.sites) - 1
 
@@ -778,7 +790,7 @@ class _Rewriter:
             self.loop_depth -= loop
             orelse = self.body(node.orelse)
             cls = type(node)
-            return [_at(cls(test=test, body=body, orelse=orelse), node)]
+            return [_at(cls(test, body, orelse), node)]
         if isinstance(node, ast.For):
             from ._distribute import issue_ahead
             from ._nested import flatten_nested
@@ -928,8 +940,7 @@ class _Rewriter:
         self.loop_vars.pop()
         self.loop_depth -= 1
         orelse = self.body(node.orelse)
-        return [_at(ast.For(target=target, iter=it, body=body,
-                            orelse=orelse, type_comment=None), node)]
+        return [_at(ast.For(target, it, body, orelse, None), node)]
 
     def guarded_body(self, stmts: list[ast.stmt], lazy: bool = False) -> list[ast.stmt]:
         """A try/with body: settled before it is left, its failures raised inside it
@@ -1029,15 +1040,21 @@ _SPECIAL_EXPRESSIONS = frozenset({
 # Expressions that may be glue (see `_Rewriter.is_glue`).
 _GLUE_ROOTS = (ast.JoinedStr, ast.BinOp, ast.Attribute, ast.Subscript, ast.Call)
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+# Fields that never hold a node: names, numbers, strings, the context and operator
+# singletons. (A constant's ``value`` neither: `child_fields` knows.)
+_SCALAR_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "kind", "conversion",
+                            "simple", "is_async", "level", "module", "asname",
+                            "type_comment"})
 
 
 def child_fields(kind: type[ast.AST]) -> tuple[str, ...]:
     """The fields of a node type that may hold expressions or statements: not the
-    expression context (``ctx``) or the operator (``op``, ``ops``) singletons."""
+    expression context (``ctx``) or the operator (``op``, ``ops``) singletons, nor
+    the fields that only hold names, numbers or strings (`_SCALAR_FIELDS`)."""
     fields = _CHILD_FIELDS.get(kind)
     if fields is None:
-        fields = _CHILD_FIELDS[kind] = tuple(
-            f for f in kind._fields if f not in ("ctx", "op", "ops"))
+        fields = _CHILD_FIELDS[kind] = () if kind is ast.Constant else tuple(
+            f for f in kind._fields if f not in _SCALAR_FIELDS)
     return fields
 
 
@@ -1074,12 +1091,22 @@ def position(node: _Node, line: int, col: int, end_line: int | None,
 
 def _position_children(node: ast.AST, line: int, col: int, end_line: int | None,
                        end_col: int | None) -> None:
-    for field_name in child_fields(type(node)):
+    # (`position` inlined, and not called for names and constants, which hold no
+    # nodes: this runs for every node the rewrite makes.)
+    fields = _CHILD_FIELDS.get(type(node))
+    for field_name in child_fields(type(node)) if fields is None else fields:
         value = getattr(node, field_name, None)
+        if value is None:
+            continue
         for item in value if type(value) is list else (value,):
             # positioned nodes (and whatever is under them) are done
             if isinstance(item, ast.AST) and getattr(item, "lineno", None) is None:
-                position(item, line, col, end_line, end_col)
+                if item._attributes:
+                    item.lineno, item.col_offset = line, col  # type: ignore[attr-defined]
+                    item.end_lineno = end_line  # type: ignore[attr-defined]
+                    item.end_col_offset = end_col  # type: ignore[attr-defined]
+                if _CHILD_FIELDS.get(type(item)) != ():
+                    _position_children(item, line, col, end_line, end_col)
 
 
 def _clone(node: _Node) -> _Node:
@@ -1179,6 +1206,8 @@ def _replace_root(node: ast.expr, root: ast.expr, new: ast.expr) -> ast.expr:
 
 
 def _names_in(target: ast.expr) -> set[str]:
+    if type(target) is ast.Name:
+        return {target.id}  # (the usual target: no walk)
     return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
 
 
