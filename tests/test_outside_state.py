@@ -87,3 +87,84 @@ def test_async_a_helper_reading_the_file_a_task_wrote_waits_for_it(tmp_path: Pat
     jitted = wavejit.jit(main)
     for i in range(2):
         assert asyncio.run(jitted(tmp_path / f"jit{i}.json")) == expected == (1, 1)
+
+
+class Storage:
+    """llm-council's `storage` module folded into a class used as a namespace."""
+
+    path: Path | None = None
+
+    @staticmethod
+    def save(x: int) -> None:
+        assert Storage.path is not None
+        with open(Storage.path, "w") as f:
+            json.dump(x, f)
+
+    @staticmethod
+    def load() -> int:
+        assert Storage.path is not None
+        with open(Storage.path) as f:
+            return int(json.load(f))
+
+
+class Store:
+    def __init__(self) -> None:
+        self.path: Path | None = None
+
+    def save(self, x: int) -> None:
+        assert self.path is not None
+        self.path.write_text(json.dumps(x))
+
+    def load(self) -> int:
+        assert self.path is not None
+        return int(json.loads(self.path.read_text()))
+
+
+STORE = Store()
+
+
+def post_static(x: int) -> int:
+    r = fetch(x)
+    Storage.save(r)
+    return r
+
+
+def post_instance(x: int) -> int:
+    r = fetch(x)
+    STORE.save(r)
+    return r
+
+
+def round_trip_static() -> tuple[int, int]:
+    r = post_static(1)
+    return r, Storage.load()
+
+
+def round_trip_instance() -> tuple[int, int]:
+    r = post_instance(1)
+    return r, STORE.load()
+
+
+def test_writes_through_a_namespace_class_or_a_module_object_are_seen(tmp_path: Path) -> None:
+    for fn in (round_trip_static, round_trip_instance):
+        jitted = wavejit.jit(fn)
+        for i in range(2):
+            Storage.path = STORE.path = tmp_path / f"{fn.__name__}{i}.json"
+            Storage.path.write_text("0")
+            assert jitted() == (2, 2), fn.__name__
+
+
+def test_a_parameter_handed_to_a_client_made_in_the_function_is_not_mutated() -> None:
+    import httpx
+
+    from wavejit._hints import classify
+
+    def tool(url: str, args: dict[str, str]) -> str:
+        with httpx.Client() as c:
+            return c.get(url, params=args).text
+
+    def tool_unknown(url: str, args: dict[str, str], c: object) -> str:
+        return c.get(url, params=args).text  # type: ignore[attr-defined,no-any-return]
+
+    assert classify(tool).mutated == frozenset()
+    assert classify(tool_unknown).mutated is None  # a client of unknown kind: may mutate

@@ -17,6 +17,7 @@ calls inside an ``async def`` are never deferred: they run inline, as written.
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 import types
 from typing import Any
@@ -32,7 +33,7 @@ from ._output import Slot
 from ._output import begin as _begin_output
 from ._output import end as _end_output
 from ._output import sink as _output_sink
-from ._runtime import _IMMUTABLE, BINARY_OPERATORS, is_shareable
+from ._runtime import _IMMUTABLE, BINARY_OPERATORS, is_shareable, unpacker_of
 from ._sites import has_effects
 from ._traceback import trim
 
@@ -213,6 +214,14 @@ class AsyncInvocation:
         self._spawn(pending)
         return pending
 
+    async def unpack(self, value: Any, count: int) -> tuple[Any, ...]:
+        """As `Invocation.unpack`."""
+        unpacker = unpacker_of(count)
+        if type(value) is not AsyncPending or value.task.done():
+            return unpacker(await self.wait(value) if type(value) is AsyncPending else value)
+        whole = await self.later(unpacker, value)
+        return tuple([await self.later(operator.itemgetter(i), whole) for i in range(count)])
+
     def _give_slot(self, pending: AsyncPending) -> None:
         seq = self.output
         if seq is None:
@@ -286,6 +295,15 @@ class AsyncInvocation:
         if group.failure is not None and not group.hoist_failure:
             raise group.failure
         return group
+
+    async def settle_row(self, group: IssueGroup, values: tuple[Any, ...], count: int
+                         ) -> tuple[Any, ...]:
+        """As `Invocation.settle_row`."""
+        for pending in group.parts[0] if group.parts else ():
+            if type(pending) is AsyncPending:
+                await self.wait(pending)
+        return tuple([await self.wait(v) if i < count and type(v) is AsyncPending else v
+                      for i, v in enumerate(values)])
 
     def take(self, group: IssueGroup, index: int, value: Any) -> Any:
         self._link(group, index)

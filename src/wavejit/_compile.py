@@ -32,7 +32,7 @@ def _global_writer(fn: types.FunctionType, local_names: set[str]
                    ) -> Callable[[str], bool]:
     """Does the function a name of `fn` refers to (a global, not a local) write module
     globals, as far as its source shows?"""
-    from ._hints import classify
+    from ._hints import classify_base
 
     def writes(name: str) -> bool:
         if name in local_names:
@@ -40,7 +40,9 @@ def _global_writer(fn: types.FunctionType, local_names: set[str]
         target = fn.__globals__.get(name)
         target = getattr(target, "__wrapped__", target) if getattr(
             target, "__wavejit_jit__", False) else target
-        return isinstance(target, types.FunctionType) and classify(target).writes_globals
+        # (A global it only initializes, `if _client is None: _client = ...`, does not
+        # count: while it is unset, the call is gated at run time, see `classify`.)
+        return isinstance(target, types.FunctionType) and classify_base(target).writes_globals
 
     return writes
 

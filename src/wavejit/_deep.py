@@ -26,7 +26,7 @@ from typing import Any
 
 from ._source import NoSource, function_def
 
-__all__ = ["twin_of", "bind_twin"]
+__all__ = ["twin_of", "bind_twin", "is_program_code", "is_program_file"]
 
 _twins: weakref.WeakKeyDictionary[types.FunctionType, Any] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -45,7 +45,11 @@ _LIBRARY_DIRS = _library_dirs()
 
 def is_program_code(func: types.FunctionType) -> bool:
     """Is `func` the program's own (not the standard library's, not a package's)?"""
-    filename = func.__code__.co_filename
+    return is_program_file(func.__code__.co_filename)
+
+
+def is_program_file(filename: str) -> bool:
+    """Is the source file `filename` the program's own?"""
     if filename.startswith("<") or "site-packages" in filename or (
         "dist-packages" in filename
     ):

@@ -53,11 +53,41 @@ __all__ = ["issue_ahead"]
 
 def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     """The statements replacing `node`, or None to keep it an ordinary loop."""
-    from ._rewrite import _at, _call
 
     following, rw.following = rw.following, []
-    if not rw.lazy_bindings:
+    guarded = not rw.lazy_bindings  # in a try body (see `_issue_in_try`)
+    if guarded and not _issue_in_try(rw, node):
         return None
+    depth = rw.guard_depth
+    rw.guard_depth = 0  # the issue loop binds lazily
+    try:
+        return _issue_ahead(rw, node, following, guarded, depth)
+    finally:
+        rw.guard_depth = depth
+
+
+def _issue_in_try(rw: _Rewriter, node: ast.For) -> bool:
+    """May a loop in a ``try`` body (or a block that may suppress) be issued ahead?
+
+    Its items retire in order, each hoisted call waited for at its place and the
+    prefix's results before the item's body, so a failure is raised where plain Python
+    raises it and the output before it is the same. What differs is only the names the
+    issue loop bound for later items: allowed when no name bound in the loop is read
+    anywhere in the function outside it (a handler could see them).
+    """
+    if rw.finally_depth or rw.func_node is None:
+        return False
+    bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+             and isinstance(n.ctx, ast.Store)}
+    inside = {id(n) for n in ast.walk(node)}
+    return not any(isinstance(n, ast.Name) and n.id in bound and id(n) not in inside
+                   and isinstance(n.ctx, ast.Load) for n in ast.walk(rw.func_node))
+
+
+def _issue_ahead(rw: _Rewriter, node: ast.For, following: list[ast.stmt], guarded: bool,
+                 depth: int) -> list[ast.stmt] | None:
+    from ._rewrite import _at, _call
+
     # Iterating a container this function filled: its items may be pending (then the
     # calls issued ahead depend on them; the loop target is waited for at strict uses).
     lazy_items = isinstance(node.target, ast.Name) and rw.iterates_pending(node.iter) and (
@@ -68,10 +98,11 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
                            global_writer=rw.global_writer)
     if note:
         rw.loop_notes[node.lineno] = note
-    if plan is None:
+    if plan is None or (guarded and plan.exits):
         return None
     rw.loops += 1
-    tail_plan, tail = plan_tail(node, plan, following, rw.loops, can_hold, rw.global_writer)
+    tail_plan, tail = plan_tail(node, plan, following, rw.loops, can_hold, rw.global_writer
+                                ) if not guarded else (None, [])
     if tail_plan is not None:
         rw.loops += 1
         lines = sorted({c.lineno for c in tail_plan.order} | {
@@ -134,10 +165,20 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
             body=_issue_body(rw, tail_plan, ttemps, tcarried, tgroup, tqueue),
             orelse=[], type_comment=None)]
 
-    # The retire loop: the remainder, in program order.
-    rest = _retired_rest(rw, plan, temps, group)
+    # The retire loop: the remainder, in program order (in a try body: strictly, each
+    # result waited for where plain Python computed it).
+    rw.guard_depth, rw.strict_takes = depth, guarded
+    try:
+        rest = _retired_rest(rw, plan, temps, group)
+    finally:
+        rw.strict_takes = False
     rw.loop_vars.pop()
     rw.loop_depth -= 1
+    carried_values: ast.expr = ast.Subscript(
+        name(row), ast.Slice(ast.Constant(1), None, None), ast.Load())
+    if guarded:
+        carried_values = _call("settle_row", name(group), carried_values,
+                               ast.Constant(len(plan.target_names) + len(plan.prefix_names)))
     retire_loop = ast.For(
         target=name(row, True), iter=name(queue),
         body=[
@@ -145,8 +186,7 @@ def issue_ahead(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
                 "retire", ast.Subscript(name(row), ast.Constant(0), ast.Load()),
                 name(rest_iter))),
             ast.Assign([ast.Tuple([name(c, True) for c in carried], ast.Store())],
-                       ast.Subscript(name(row), ast.Slice(ast.Constant(1), None, None),
-                                     ast.Load())),
+                       carried_values),
             *(rest or [ast.Pass()]),
         ],
         orelse=[], type_comment=None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import contextvars
+import inspect
 import threading
 import types
 from typing import Any
@@ -143,13 +144,24 @@ def _walk(fn: types.FunctionType, finder: Any, depth: int, seen: set[Any]) -> st
 
 
 def _program_callee(func: ast.expr, glob: dict[str, Any]) -> types.FunctionType | None:
-    """The function ``f(...)`` or ``module.f(...)`` (a module of the program) calls."""
+    """The function ``f(...)``, ``module.f(...)``, ``Class.f(...)`` (a class used as a
+    namespace, a static method) or ``OBJ.f(...)`` (a method of a module-level
+    object) calls."""
     if isinstance(func, ast.Name):
         callee = glob.get(func.id)
-    elif isinstance(func.value, ast.Name) and isinstance(  # type: ignore[attr-defined]
-        glob.get(func.value.id), types.ModuleType  # type: ignore[attr-defined]
+    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (
+        func.value.id in glob
     ):
-        callee = getattr(glob[func.value.id], func.attr, None)  # type: ignore[attr-defined]
+        owner = glob[func.value.id]
+        if isinstance(owner, types.ModuleType):
+            callee = getattr(owner, func.attr, None)
+        else:
+            try:
+                callee = inspect.getattr_static(
+                    owner if isinstance(owner, type) else type(owner), func.attr)
+            except AttributeError:
+                return None
+            callee = getattr(callee, "__func__", callee)  # staticmethod, classmethod
     else:
         return None
     return _target(callee) if callee is not None else None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import functools
 import inspect
 import linecache
@@ -369,6 +370,9 @@ class CalleeInfo:
     # Callable parameters whose default the scan judged (``generate_fn=...``): a call
     # passing one of them is not covered by this information.
     assumed: frozenset[str] = frozenset()
+    # Globals written only to initialize them (see `Scan.lazy`): while one is unset,
+    # `classify` answers with ``writes_globals`` True (and nothing caches that answer).
+    lazy: tuple[tuple[dict[str, Any], str], ...] = ()
 
     def passes_assumed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """Does this call pass a parameter the scan judged by its default?"""
@@ -438,7 +442,16 @@ def callee_key(fn: Any) -> Any:
 
 
 def classify(fn: Any) -> CalleeInfo:
-    """What is statically known of callee `fn` (cached per code object)."""
+    """What is statically known of callee `fn` (cached per code object); while a global
+    it initializes lazily is unset, it counts as writing globals (see `Scan.lazy`)."""
+    info = classify_base(fn)
+    if info.lazy and not info.writes_globals and uninitialized(info.lazy):
+        return dataclasses.replace(info, writes_globals=True)
+    return info
+
+
+def classify_base(fn: Any) -> CalleeInfo:
+    """`classify`, globals written only to initialize them not counted."""
     key = callee_key(fn)
     try:
         info = _classify_cache.get(key)
@@ -535,6 +548,7 @@ def _classify(fn: Any) -> CalleeInfo:
         io=True if io_reason else None,
         reason=io_reason or f"{_name(fn)}: no known I/O in its source",
         writes_globals=scan.writes_globals,
+        lazy=scan.lazy,
         mutated=scan.mutated,
         positional=scan.positional,
         varargs=scan.varargs,
@@ -586,6 +600,9 @@ class Scan:
     positional: tuple[str, ...]
     varargs: str | None
     assumed: frozenset[str] = frozenset()  # callable parameters judged by their default
+    # Globals it (or a helper it calls) writes only to initialize them, under ``if G is
+    # None:`` / ``if not G:`` (a lazy client singleton): (module globals, name) pairs.
+    lazy: tuple[tuple[dict[str, Any], str], ...] = ()
 
 
 _scan_cache: dict[Any, Scan] = {}
@@ -728,6 +745,10 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
     mutated: set[str] = set()
     unknown_mutation = False
     writes_globals = False
+    lazy: set[tuple[int, str]] = set()
+    lazy_refs: list[tuple[dict[str, Any], str]] = []
+    initializers = _lazy_initializers(node)
+    clients = _local_clients(node, fn, self_type, self_name)
     io_reason: str | None = None
 
     def mark_root(target: ast.expr) -> None:
@@ -748,6 +769,11 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             for target in targets:
                 for t in ast.walk(target):
                     if isinstance(t, ast.Name) and t.id in declared_global:
+                        if initializers.get(id(sub)) == t.id:  # `if G is None: G = ...`
+                            if (id(fn.__globals__), t.id) not in lazy:
+                                lazy.add((id(fn.__globals__), t.id))
+                                lazy_refs.append((fn.__globals__, t.id))
+                            continue
                         writes_globals = True
                     if isinstance(t, (ast.Attribute, ast.Subscript)) and isinstance(
                         t.ctx, (ast.Store, ast.Del)
@@ -757,7 +783,7 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             func = sub.func
             if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
                 mark_root(func.value)
-            callee = _resolve(func, fn, self_type, self_name)
+            callee = _resolve(func, fn, self_type, self_name, clients)
             if callee is None and isinstance(func, ast.Name) and func.id in defaults:
                 # `generate_fn=generate_together`: judged by its default; a call that
                 # passes another is judged at run time (see `CalleeInfo.assumed`).
@@ -768,8 +794,14 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
                 writes_globals = True  # state outside the process that later calls read
             if io_reason is None:
                 io_reason = _io_reason(callee, func, fn, depth, self_type)
-            if not writes_globals and _calls_a_global_writer(callee, depth, self_type):
-                writes_globals = True  # a wrapper, a helper: what they call, it does
+            inner = _global_writer_scan(callee, depth, self_type)
+            if not writes_globals and inner is not None:
+                if inner.writes_globals:
+                    writes_globals = True  # a wrapper, a helper: what they call, it does
+                for ref in inner.lazy:
+                    if (id(ref[0]), ref[1]) not in lazy:
+                        lazy.add((id(ref[0]), ref[1]))
+                        lazy_refs.append(ref)
             passed = [a.value if isinstance(a, ast.Starred) else a for a in sub.args]
             passed += [k.value for k in sub.keywords]
             for arg in passed:
@@ -787,7 +819,42 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
         positional=positional,
         varargs=varargs,
         assumed=frozenset(assumed),
+        lazy=tuple(lazy_refs),
     )
+
+
+def _lazy_initializers(node: ast.AST) -> dict[int, str]:
+    """id(assignment) -> G for each ``G = ...`` in the body of an ``if G is None:`` or
+    ``if not G:`` (a global initialized once: after that the function only reads it)."""
+    found: dict[int, str] = {}
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.If):
+            continue
+        test = sub.test
+        name: str | None = None
+        if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and len(
+            test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.Eq)) and isinstance(
+            test.comparators[0], ast.Constant) and test.comparators[0].value is None:
+            name = test.left.id
+        elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(
+                test.operand, ast.Name):
+            name = test.operand.id
+        if name is None:
+            continue
+        for stmt in sub.body:
+            for inner in ast.walk(stmt):
+                if isinstance(inner, (ast.Assign, ast.AnnAssign)) and any(
+                    isinstance(t, ast.Name) and t.id == name
+                    for t in (inner.targets if isinstance(inner, ast.Assign)
+                              else [inner.target])
+                ):
+                    found[id(inner)] = name
+    return found
+
+
+def uninitialized(lazy: tuple[tuple[dict[str, Any], str], ...]) -> bool:
+    """Is any of these lazily initialized globals still unset (None, or empty)?"""
+    return any(not glob.get(name) for glob, name in lazy)
 
 
 _COPIES = frozenset({"deepcopy", "copy", "list", "dict", "set"})
@@ -852,9 +919,33 @@ def _immutable_global(value: Any) -> bool:
                               frozenset)) or value is None
 
 
+def _local_clients(node: ast.AST, fn: types.FunctionType, self_type: type | None,
+                   self_name: str | None) -> dict[str, type]:
+    """Locals bound once, to a new I/O client: ``c = httpx.Client()``, ``async with
+    httpx.AsyncClient() as c`` -- name -> its class (its methods are the library's)."""
+    stores: dict[str, int] = {}
+    made: dict[str, type] = {}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            stores[sub.id] = stores.get(sub.id, 0) + 1
+        pairs: list[tuple[ast.expr, ast.expr]] = []
+        if isinstance(sub, ast.Assign) and len(sub.targets) == 1:
+            pairs.append((sub.targets[0], sub.value))
+        elif isinstance(sub, (ast.With, ast.AsyncWith)):
+            pairs += [(i.optional_vars, i.context_expr) for i in sub.items
+                      if i.optional_vars is not None]
+        for target, value in pairs:
+            if isinstance(target, ast.Name) and isinstance(value, ast.Call):
+                cls = _resolve(value.func, fn, self_type, self_name)
+                if isinstance(cls, type) and is_io_client_type(cls):
+                    made[target.id] = cls
+    return {name: cls for name, cls in made.items() if stores.get(name) == 1}
+
+
 def _resolve(func: ast.expr, fn: types.FunctionType, self_type: type | None,
-             self_name: str | None) -> Any:
-    """The object a callee expression names, if it can be known without running."""
+             self_name: str | None, clients: dict[str, type] | None = None) -> Any:
+    """The object a callee expression names, if it can be known without running
+    (`clients`: locals holding a new I/O client, see `_local_clients`)."""
     chain: list[str] = []
     node = func
     while isinstance(node, ast.Attribute):
@@ -865,6 +956,8 @@ def _resolve(func: ast.expr, fn: types.FunctionType, self_type: type | None,
     chain.reverse()
     if node.id == self_name and self_type is not None:
         current: Any = self_type
+    elif clients and node.id in clients:
+        current = clients[node.id]
     elif node.id in fn.__code__.co_varnames:
         return None
     elif node.id in fn.__globals__:
@@ -932,22 +1025,17 @@ def _io_reason(callee: Any, func: ast.expr, fn: types.FunctionType, depth: int,
     return None
 
 
-def _calls_a_global_writer(callee: Any, depth: int, self_type: type | None) -> bool:
-    """Does `callee`, a function of the program's own, write module globals?
-
-    The standard library's writes are its own caches (`re`'s compiled patterns),
-    which the program does not read: counting them would keep every callee that
-    uses `re.sub` in program order.
-    """
+def _global_writer_scan(callee: Any, depth: int, self_type: type | None) -> Scan | None:
+    """The scan of `callee`, a function of the program's own, for its global writes
+    (None: not the program's, or not looked at)."""
     if not isinstance(callee, types.FunctionType) or depth >= SCAN_DEPTH:
-        return False
+        return None
     if (callee.__module__ or "").partition(".")[0] in sys.stdlib_module_names:
-        return False
+        return None
     if getattr(callee, "__wavejit_io__", False):
-        return False  # declared I/O is deferred whatever it writes: so are its callers
-    inner = scan_function(callee, self_type if _is_method_of(callee, self_type) else None,
-                          depth + 1)
-    return inner.writes_globals
+        return None  # declared I/O is deferred whatever it writes: so are its callers
+    return scan_function(callee, self_type if _is_method_of(callee, self_type) else None,
+                         depth + 1)
 
 
 def _leaves_args_alone(callee: Any, func: ast.expr, depth: int) -> bool:

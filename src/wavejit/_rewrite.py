@@ -257,6 +257,8 @@ class _Rewriter:
         # globals? (Loops do not issue ahead of such a call: `_loops`.)
         self.global_writer = global_writer
         self.transparent_with = transparent_with  # see `_withs`
+        self.func_node: ast.AST | None = None  # the def (read by `_distribute`)
+        self.strict_takes = False  # a loop issued ahead in a try body: takes wait
         self.locals = local_names
         self.builtin_typed = scan.builtin_typed
         self.filled = scan.filled
@@ -540,13 +542,24 @@ class _Rewriter:
             temp, group, index = hoisted
             take = _at(_call("take", ast.Name(group, ast.Load()), ast.Constant(index),
                              ast.Name(temp, ast.Load())), node)
-            return take if lazy else _at(_call("wait", take), node)
+            return take if lazy and not self.strict_takes else _at(_call("wait", take), node)
         if lazy and self.lazy_bindings:
             if self.is_glue(node):
-                return self.later(node)  # a pending result's own method: r.strip()
+                glue = self.later(node)  # a pending result's own method: r.strip()
+                func = node.func
+                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (
+                    self.is_candidate(node)
+                ):  # `db = DB(); db.load(1)`: if `db` has arrived, a call like any other
+                    test = _call("pending", ast.Name(func.value.id, ast.Load()))
+                    return _at(ast.IfExp(test, glue, self.call_site(node, lazy)), node)
+                return glue
             fresh = self.fresh_chain(node)
             if fresh is not None:
                 return self.later_chain(node, fresh)
+        return self.call_site(node, lazy)
+
+    def call_site(self, node: ast.Call, lazy: bool) -> ast.expr:
+        """A call that is not glue: a candidate site, or a call made now."""
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS and (
             self.lazy_bindings
@@ -672,7 +685,7 @@ class _Rewriter:
             temp, group, index = hoisted
             take = _at(_call("take", ast.Name(group, ast.Load()), ast.Constant(index),
                              ast.Name(temp, ast.Load())), node)
-            return take if lazy else _at(_call("wait", take), node)
+            return take if lazy and not self.strict_takes else _at(_call("wait", take), node)
         call = node.value
         if not (lazy and isinstance(call, ast.Call) and self.is_callable_candidate(call)):
             return _at(ast.Await(self.expr(call, False)), node)
@@ -994,6 +1007,16 @@ class _Rewriter:
             values = [self.expr(v, True) for v in node.value.elts]
             return _at(
                 ast.Assign(targets, ast.Tuple(values, ast.Load())), node)
+        elts = targets[0].elts if len(targets) == 1 and isinstance(
+            targets[0], (ast.Tuple, ast.List)) else []
+        if elts and all(isinstance(t, ast.Name) and self.can_hold_pending(t.id) for t in elts
+                        ) and len({t.id for t in elts}) == len(elts) and (  # type: ignore[attr-defined]
+            self.may_pend_expr(node.value)
+        ):  # `a, b = ask(x)`: unpacked when the result arrives (`Invocation.unpack`)
+            for t in elts:
+                self.bind(t.id)  # type: ignore[attr-defined]
+            return _at(ast.Assign(targets, _call("unpack", self.expr(node.value, True),
+                                                 ast.Constant(len(elts)))), node)
         if len(targets) == 1 and isinstance(targets[0], ast.Subscript) and (
             self.may_pend_expr(node.value)
         ):
@@ -1243,7 +1266,7 @@ def guard(body: list[ast.stmt], lineno: int, fail_method: str = "fail") -> list[
 
 _WAITING_HOOKS = frozenset({"wait", "shallow", "mut", "now", "append", "extend", "insert",
                             "setitem", "barrier", "ret", "fail", "fail_exit", "binop",
-                            "acall", "later", "loop_items"})
+                            "acall", "later", "loop_items", "settle_row", "unpack"})
 
 
 class _AwaitHooks(ast.NodeTransformer):
@@ -1281,6 +1304,7 @@ def rewrite(func: ast.FunctionDef | ast.AsyncFunctionDef, local_names: set[str],
         # pass reads the original; only the last pass's output is kept.
         rewriter = _Rewriter(local_names, scan, may_pend, guarded, first_lineno, is_async,
                              hooked, speculate, global_writer, transparent_with)
+        rewriter.func_node = func
         body = rewriter.body(func.body)
         # Usually one pass suffices: names are bound before they are read, except
         # across loop iterations.

@@ -35,6 +35,7 @@ point and reports the earliest failure among them, and cancels those spawned aft
 from __future__ import annotations
 
 import builtins
+import functools
 import operator
 import sys
 import threading
@@ -556,6 +557,21 @@ class Invocation:
         self._continue(pending, waiting)
         return pending
 
+    @staticmethod
+    def pending(x: Any) -> bool:
+        """Has `x` (a name bound to a call's result) not arrived yet?"""
+        return type(x) is Pending and x._state < _FINISHED
+
+    def unpack(self, value: Any, count: int) -> tuple[Any, ...]:
+        """``a, b = value``: if `value` has not arrived, `count` continuations (one
+        unpacking it, exactly as the statement would, raising what it would raise;
+        one per item reading it), so the caller goes on."""
+        unpacker = unpacker_of(count)
+        if type(value) is not Pending or value._state >= _FINISHED:
+            return unpacker(self.wait(value) if type(value) is Pending else value)
+        whole = self.later(unpacker, value)
+        return tuple(self.later(operator.itemgetter(i), whole) for i in range(count))
+
     def _continue(self, pending: Pending, waiting: list[Pending]) -> None:
         """Start `pending` (glue, a print) once `waiting` have finished; until then it
         borrows them: a strict use of one (a mutation) waits for it."""
@@ -935,6 +951,17 @@ class Invocation:
             raise group.failure
         return group
 
+    def settle_row(self, group: IssueGroup, values: tuple[Any, ...], count: int
+                   ) -> tuple[Any, ...]:
+        """A loop issued ahead in a try body: the item's prefix (its calls, and the
+        first `count` carried values: loop target, prefix results) waited for before
+        its body runs, the first failure raised, as plain Python ran it first."""
+        for pending in group.parts[0] if group.parts else ():
+            if type(pending) is Pending and not pending.gated:
+                self.wait(pending)
+        return tuple(self.wait(v) if i < count and type(v) is Pending else v
+                     for i, v in enumerate(values))
+
     def take(self, group: IssueGroup, index: int, value: Any) -> Any:
         """A hoisted call's place in program order: link it; its value (maybe pending)."""
         self._link(group, index)
@@ -1251,6 +1278,16 @@ def _observe_spans(spawned: list[Pending]) -> None:
             entry[2] += p.cpu
     for (site, key), (start, end, cpu) in spans.items():
         site.observe_span(key, end - start, cpu)
+
+
+@functools.cache
+def unpacker_of(count: int) -> Callable[[Any], tuple[Any, ...]]:
+    """A function doing ``v0, ..., vN = value`` (Python's own unpacking, errors and
+    all) and returning the tuple."""
+    names = ", ".join(f"v{i}" for i in range(count))
+    namespace: dict[str, Any] = {}
+    exec(f"def unpack(value):\n    {names}, = value\n    return ({names},)\n", namespace)
+    return namespace["unpack"]  # type: ignore[no-any-return]
 
 
 def _apply_journal(receiver: Any, holder: list[Pending]) -> None:

@@ -12,14 +12,16 @@ function, or a type); the last one is kept for an identity check, the cheap guar
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import sys
 import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._deep import twin_of
-from ._hints import _MUTATING_METHODS, CalleeInfo, callee_key, classify
+from ._deep import is_program_file, twin_of
+from ._hints import _MUTATING_METHODS, CalleeInfo, callee_key, classify, scan_function
 from ._strategies import PROFILE_CALLS, STRATEGIES, SiteFeatures, Strategy
 
 __all__ = ["Site", "Decision", "IO_WALL_FLOOR_S", "IO_CPU_FRACTION", "PROFILE_CALLS"]
@@ -182,9 +184,11 @@ class Site:
                     self.guard(self, _name(fn))
             if decision is None:
                 decision = self._decide_awaited(fn) if awaited else self._decide(fn, key)
-                self._decisions[key] = decision
                 self.callee_names[key] = _name(fn)
-            self._last = (fn, decision)
+                if not (decision.info.lazy and decision.info.writes_globals):
+                    self._decisions[key] = decision  # (not while a lazy global is unset)
+            if not (decision.info.lazy and decision.info.writes_globals):
+                self._last = (fn, decision)
         if decision.defer:
             self.deferred_calls += 1
         else:
@@ -313,7 +317,8 @@ def has_effects(fn: Any) -> bool:
         return True
     if cached is None:
         cached = _has_effects(fn)
-        _effects_cache[key] = cached
+        if not (cached and classify(fn).lazy):  # a lazy global unset: judged again
+            _effects_cache[key] = cached
     return cached
 
 
@@ -325,10 +330,46 @@ def _has_effects(fn: Any) -> bool:
         return isinstance(owner, _MUTABLE_BUILTINS) and fn.__name__ in _MUTATING_METHODS
     if isinstance(fn, type) and fn.__module__ == "builtins":
         return False
+    if isinstance(fn, type) and is_program_code_class(fn):
+        return _constructor_effects(fn)
     info = classify(fn)
     if info.io is True and not info.writes_globals and info.mutated == frozenset():
         return False  # registered I/O: its effects are its own, not on our objects
     return info.writes_globals or info.mutated is None or bool(info.mutated)
+
+
+def is_program_code_class(cls: type) -> bool:
+    """Is `cls` defined in a module of the program (not a library's)?"""
+    filename = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return isinstance(filename, str) and is_program_file(filename)
+
+
+def _constructor_effects(cls: type) -> bool:
+    """May ``cls(...)`` change anything but the new object? A class of the program:
+    only if its ``__init__`` (its source) writes globals or mutates its arguments, or
+    construction runs code we did not read (a metaclass ``__call__``, a ``__new__``,
+    a generated ``__init__`` with a ``__post_init__``). The new object itself is seen by
+    nobody else yet: an ``__init__`` setting ``self.x`` is not an effect."""
+    metaclass_call = next(k.__dict__["__call__"] for k in inspect.getmro(type(cls))
+                          if "__call__" in k.__dict__)
+    if metaclass_call is not type.__dict__["__call__"] or getattr(
+        cls, "__new__", None
+    ) is not object.__new__:
+        return True
+    init = getattr(cls, "__init__", None)
+    if init is object.__init__:
+        return False
+    if not isinstance(init, types.FunctionType):
+        return True
+    if dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__") and (
+        init.__code__.co_filename.startswith("<")
+    ):
+        return False  # the generated __init__: it only sets fields
+    scan = scan_function(init, cls)
+    if scan.writes_globals or scan.mutated is None:
+        return True
+    me = scan.positional[0] if scan.positional else None
+    return bool(scan.mutated - {me})
 
 
 def _is_builtin_glue(fn: Any) -> bool:
