@@ -73,6 +73,28 @@ def has_something_to_overlap(func: types.FunctionType) -> bool:
     return False
 
 
+def awaits_a_helper(fn: Any) -> bool:
+    """Does coroutine function `fn` await a coroutine function of the program (by a
+    global name)? Its twin may then reach that helper's overlap (``top -> mid -> leaf``)."""
+    func = getattr(fn, "__func__", fn)
+    if type(func) is not types.FunctionType or not func.__code__.co_flags & 0x80:
+        return False  # not a coroutine function (CO_COROUTINE)
+    try:
+        node = function_def(func, name=func.__code__.co_name)
+    except (NoSource, OSError):
+        return False
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Await) and isinstance(sub.value, ast.Call) and isinstance(
+            sub.value.func, ast.Name
+        ):
+            callee = func.__globals__.get(sub.value.func.id)
+            if type(callee) is types.FunctionType and callee.__code__.co_flags & 0x80 and (
+                is_program_code(callee)
+            ):
+                return True
+    return False
+
+
 def twin_of(fn: Any, indirect: bool = False) -> Any:
     """The jitted twin of helper `fn` (a function or bound method), or None.
 

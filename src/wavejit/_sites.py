@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._deep import is_program_file, twin_of
+from ._deep import awaits_a_helper, is_program_file, twin_of
 from ._hints import _MUTATING_METHODS, CalleeInfo, callee_key, classify, scan_function
 from ._strategies import PROFILE_CALLS, STRATEGIES, SiteFeatures, Strategy
 
@@ -203,8 +203,10 @@ class Site:
 
     def _decide_awaited(self, fn: Any) -> Decision:
         decision = self._judge_awaited(fn)
-        # Any coroutine function of the program may overlap its own awaits.
-        twin = twin_of(fn) if not decision.info.declared else None
+        # Any coroutine function of the program may overlap its own awaits, or its
+        # helpers' (``top -> mid -> leaf``: mid's twin reaches leaf's loop).
+        twin = twin_of(fn, indirect=awaits_a_helper(fn)) if (
+            not decision.info.declared) else None
         if twin is None:
             return decision
         return dataclasses.replace(decision, twin=twin, reason=decision.reason + _TWIN_NOTE)

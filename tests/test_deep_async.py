@@ -1,0 +1,58 @@
+"""Deep jit in async code reaches a loop two levels down (``endpoint -> service ->
+agent loop``, as web handlers are written; seekbot's todo agent).
+
+Four awaits of `LATENCY` in the leaf's loop take 4 x LATENCY in order; jitted at the top
+they must finish within `FAST` (two latencies of slack on a loaded 2-core machine), and
+with every awaited call in place (``WAVEJIT_EXECUTOR=sequential``) the test fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+import wavejit
+
+LATENCY = 0.05
+FAST = 3 * LATENCY
+
+
+async def tool(x: int) -> int:
+    await asyncio.sleep(LATENCY)
+    return x * 2
+
+
+async def leaf(items: list[int]) -> list[int]:
+    out = []
+    for x in items:
+        r = await tool(x)
+        print("tool", x, r)
+        out.append(r)
+    return out
+
+
+async def mid(items: list[int]) -> dict[str, Any]:
+    return {"reply": await leaf(items)}
+
+
+async def top(items: list[int]) -> dict[str, Any]:
+    reply = await mid(items)
+    print("done")
+    return reply
+
+
+@pytest.mark.concurrency
+def test_a_loop_two_awaits_down_overlaps(capsys: pytest.CaptureFixture[str]) -> None:
+    expected = asyncio.run(top([1, 2, 3, 4]))
+    plain_out = capsys.readouterr().out
+    jitted = wavejit.jit(top)
+    assert asyncio.run(jitted([1, 2, 3, 4])) == expected
+    capsys.readouterr()
+    start = time.perf_counter()
+    assert asyncio.run(jitted([1, 2, 3, 4])) == expected
+    wall = time.perf_counter() - start
+    assert capsys.readouterr().out == plain_out
+    assert wall < FAST, f"4 awaits of {LATENCY}s took {wall:.3f}s: they ran in order"
