@@ -282,16 +282,21 @@ def _walk_scope(nodes: list[ast.stmt] | list[ast.AST], skip: set[int] | None = N
         if skip and id(n) in skip:
             continue
         yield n
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        if type(n) in _NEW_SCOPES:
             continue
         # The children in order (`ast.iter_child_nodes`, without the context and
         # operator singletons, and several times faster).
         for field_name in reversed(child_fields(type(n))):
             value = getattr(n, field_name, None)
             if type(value) is list:
-                stack.extend(v for v in reversed(value) if isinstance(v, ast.AST))
+                for v in reversed(value):
+                    if isinstance(v, ast.AST):
+                        stack.append(v)
             elif isinstance(value, ast.AST):
                 stack.append(value)
+
+
+_NEW_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
 
 
 def _exits(stmts: list[ast.stmt], *, loop_level: bool, skips: bool = False) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -406,6 +407,8 @@ class _Rewriter:
         kind = type(node)
         if kind is ast.Constant:
             return node
+        if kind is ast.Name and (lazy or type(node.ctx) is not ast.Load):  # type: ignore[attr-defined]
+            return node  # (the most common case of `_expr`, without the call)
         if kind not in _SPECIAL_EXPRESSIONS:
             return self.generic(node, strict=True)  # what `_expr` comes to for them
         if isinstance(node, (ast.ListComp, ast.DictComp, ast.SetComp)):
@@ -498,18 +501,29 @@ class _Rewriter:
         return self.generic(node, strict=True)
 
     def generic(self, node: ast.expr, strict: bool) -> ast.expr:
-        """Rewrite children strictly (comprehension generators with lazy iteration)."""
-        new = _clone(node)
+        """Rewrite children strictly (comprehension generators with lazy iteration).
+        The node itself if that changes none of them (an f-string of plain names)."""
+        fields: list[tuple[str, Any]] = []
+        same = True
         for field_name in child_fields(type(node)):
             value: Any = getattr(node, field_name, None)
             if field_name == "generators":
-                setattr(new, field_name, self.generators(value))
+                fields.append((field_name, self.generators(value)))
+                same = False
             elif isinstance(value, ast.expr):
-                setattr(new, field_name, self.expr(value, False))
+                new_value = self.expr(value, False)
+                fields.append((field_name, new_value))
+                same = same and new_value is value
             elif isinstance(value, list):
-                setattr(new, field_name, [
-                    self.expr(v, False) if isinstance(v, ast.expr) else v for v in value
-                ])
+                new_values = [self.expr(v, False) if isinstance(v, ast.expr) else v
+                              for v in value]
+                fields.append((field_name, new_values))
+                same = same and all(map(operator.is_, new_values, value))
+        if same:
+            return node
+        new = _clone(node)
+        for field_name, new_value in fields:
+            setattr(new, field_name, new_value)
         return new
 
     def starred(self, node: ast.Starred) -> ast.Starred:
@@ -582,7 +596,7 @@ class _Rewriter:
                 ctx=ast.Load()), func)
         else:
             new_func = self.expr(func, False)
-        any_pending_arg = any(map(self.may_pend_expr, node.args)) or any(
+        any_pending_arg = any(map(self.may_pend_expr, node.args)) or bool(node.keywords) and any(
             self.may_pend_expr(k.value) for k in node.keywords)
         candidate = lazy and self.is_candidate(node)
         if not candidate and not any_pending_arg and not self.may_have_effects(node):
@@ -600,7 +614,9 @@ class _Rewriter:
             new_func = _at(_call("method", new_func.value.args[0],  # type: ignore[attr-defined]
                                  ast.Constant(func.attr)), func)
         if candidate:
-            for a in [*node.args, *(k.value for k in node.keywords)]:
+            for a in [*node.args, *(k.value for k in node.keywords)] if node.keywords else (
+                node.args
+            ):
                 if isinstance(a, ast.Name):
                     self.guarded.add(a.id)
             root = func
@@ -626,6 +642,8 @@ class _Rewriter:
         if parts is None:
             parts = self._glue_names[id(node)] = _glue_parts(node)
         names, receivers = parts
+        if not names:
+            return False  # (not glue: nothing to ask)
         # A method may be called only on a pending result itself (its own method,
         # ``r.strip()``): a method of anything else may have effects.
         # (map: no generator frames; the same questions, in the same order.)
@@ -972,7 +990,9 @@ class _Rewriter:
             value = self.expr(node.value, False)
             return _at(ast.Assign([self.target(t) for t in targets], value),
                                      node)
-        if all(isinstance(t, ast.Name) and self.can_hold_pending(t.id) for t in targets):
+        if len(targets) == 1 and type(targets[0]) is ast.Name and self.can_hold_pending(
+            targets[0].id
+        ) or all(isinstance(t, ast.Name) and self.can_hold_pending(t.id) for t in targets):
             if self.may_pend_expr(node.value):
                 for t in targets:
                     self.bind(t.id)  # type: ignore[attr-defined]
@@ -1128,7 +1148,14 @@ def _position_children(node: ast.AST, line: int, col: int, end_line: int | None,
                     item.lineno, item.col_offset = line, col  # type: ignore[attr-defined]
                     item.end_lineno = end_line  # type: ignore[attr-defined]
                     item.end_col_offset = end_col  # type: ignore[attr-defined]
-                if _CHILD_FIELDS.get(type(item)) != ():
+                kind = type(item)
+                inner: Any = item.value if kind is ast.Attribute else None  # type: ignore[attr-defined]
+                if type(inner) is ast.Name:
+                    # `_wj_inv.<hook>`: its name positioned here, without a call
+                    if getattr(inner, "lineno", None) is None:
+                        inner.lineno, inner.col_offset = line, col
+                        inner.end_lineno, inner.end_col_offset = end_line, end_col
+                elif _CHILD_FIELDS.get(kind) != ():
                     _position_children(item, line, col, end_line, end_col)
 
 
