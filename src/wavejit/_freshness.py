@@ -20,6 +20,7 @@ import functools
 import linecache
 import symtable
 import types
+import warnings
 from typing import Any
 
 __all__ = ["stale_reason"]
@@ -105,7 +106,10 @@ def _module_imports(filename: str) -> frozenset[str]:
     if not lines:
         return frozenset()
     try:
-        table = symtable.symtable("".join(lines), filename, "exec")
+        with warnings.catch_warnings():  # what the module warned of at its import
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            table = symtable.symtable("".join(lines), filename, "exec")
     except (SyntaxError, ValueError):
         return frozenset()
     return frozenset(s.get_name() for s in table.get_symbols() if s.is_imported())

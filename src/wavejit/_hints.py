@@ -43,7 +43,7 @@ from typing import Any, TypeVar, overload
 
 from . import _registry
 from ._operator import Operator
-from ._source import NoSource, function_def
+from ._source import NoSource, function_def, parse_quietly
 
 __all__ = [
     "CalleeInfo",
@@ -681,7 +681,9 @@ def _lambda_node(fn: types.FunctionType) -> ast.FunctionDef | None:
         last = len(data) - len(lines[end[0] - 1].encode()) + end[1]
         try:
             text = data[start[1]:last].decode()
-            body = ast.parse(f"({text.strip()})", mode="eval").body
+            parsed = parse_quietly(f"({text.strip()})", mode="eval")
+            assert isinstance(parsed, ast.Expression)
+            body = parsed.body
         except (SyntaxError, UnicodeDecodeError):
             return None
     if isinstance(body, ast.Lambda):
@@ -700,7 +702,7 @@ def _lambda_on_its_line(code: types.CodeType) -> ast.expr | None:
     on the code's first line with the code's parameters; None if not exactly one (two
     lambdas alike on one line cannot be told apart by line and parameters alone)."""
     try:
-        tree = ast.parse("".join(linecache.getlines(code.co_filename)))
+        tree = parse_quietly("".join(linecache.getlines(code.co_filename)))
     except (SyntaxError, ValueError):
         return None
     positional = list(code.co_varnames[:code.co_argcount])

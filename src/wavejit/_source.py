@@ -131,10 +131,14 @@ def _parse_at(lines: list[str], first: int, last: int) -> ast.Module:
 
 
 def _parse(text: str) -> ast.Module:
+    return parse_quietly(text)  # type: ignore[return-value]
+
+
+def parse_quietly(text: str, mode: str = "exec") -> ast.Module | ast.Expression:
     """`ast.parse`, silent: the module was compiled once already, and what it warned
     of then (``"\\["``, an invalid escape) must not be raised again inside the user's
     call (under ``-W error`` it would fail the call)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        return ast.parse(text)
+        return ast.parse(text, mode=mode)  # type: ignore[return-value]
