@@ -731,7 +731,11 @@ class Invocation:
         applier.measure = False
         applier.jplan = plan
         deps: list[Pending] = []
-        self._borrow(applier, [(receiver, True)], deps)
+        # The containers it appends to are borrowed too: an alias the caller holds
+        # (``h = bot.history``) is waited for like the object.
+        state = receiver.__dict__
+        self._borrow(applier, [(receiver, True), *[
+            (state[name], True) for name in plan.containers if name in state]], deps)
         if self.issuing is not None:  # replayed when its item is retired, in order
             self._spawn(applier)
             self.issuing.add_slot(applier)  # a marker: run at its place
