@@ -407,6 +407,9 @@ def _journal_note(site: Any, name: str, decision: Any) -> str | None:
     writes = site.journaled.get(name)
     if writes is None:
         return None
+    from ._sites import _TWIN_NOTE
+
     names = ", ".join(f"self.{name}" for name in sorted(writes))
-    return (f"{decision.reason}; its writes to {names} were journaled and replayed in "
-            "program order, so calls on one object overlap")
+    reason = decision.reason.replace(_TWIN_NOTE, "")  # the journaled copy runs instead
+    return (f"{reason}; its writes to {names} were journaled and replayed in program "
+            "order, so calls on one object overlap")
