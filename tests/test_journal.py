@@ -34,6 +34,8 @@ def fetch(x: int, delay: float = LATENCY) -> int:
 class Bot:
     """The shape of real wrappers: a client call, then bookkeeping on self."""
 
+    prefix = ""  # a class-level setting the method reads
+
     def __init__(self) -> None:
         self.total = 0
         self.calls = 0
@@ -43,7 +45,7 @@ class Bot:
 
     def chat(self, x: int, delay: float = LATENCY) -> int:
         self.calls += 1  # before the request: counted even when it fails
-        r = fetch(x, delay)
+        r = fetch(x, delay) if not self.prefix else -1
         self.total += r
         self.history.append((x, r))
         self.last = r

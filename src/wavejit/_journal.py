@@ -71,6 +71,7 @@ _CONTAINER_METHODS = frozenset({
 })
 _CONTAINERS = (list, dict, set, deque)
 _HOOK = "_wj_journal"
+_MISSING = object()
 _DEF_NAME = "_wj_journaled"
 
 
@@ -95,7 +96,8 @@ class JournalPlan:
         except AttributeError:
             return False
         for name in self.reads:
-            if name not in state or not shareable(state[name]):
+            value = state[name] if name in state else getattr(t, name, _MISSING)
+            if value is _MISSING or not shareable(value):
                 return False
         for name in self.containers:
             if type(state.get(name)) not in _CONTAINERS:
@@ -271,6 +273,9 @@ class _Scan:
             attr = inspect.getattr_static(self.cls, name)
         except AttributeError:
             self.reads.add(name)  # an instance attribute
+            return True
+        if type(attr) in (str, int, float, bool, bytes, tuple, type(None)):
+            self.reads.add(name)  # a class-level setting (``model = "gpt-4o"``)
             return True
         if type(attr) is not types.FunctionType:
             return False  # a property, classmethod, descriptor: code we did not read
