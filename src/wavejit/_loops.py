@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ._hints import _MUTATING_METHODS, _READ_ONLY_BUILTINS
-from ._rewrite import child_fields
+from ._rewrite import _GLUE_METHODS, child_fields
 
 __all__ = ["LoopPlan", "plan_loop", "plan_tail"]
 
@@ -560,13 +560,6 @@ def _mutated_paths(stmts: list[ast.stmt], skip: set[int]) -> set[tuple[str, tupl
     return out
 
 
-_GLUE_METHODS = frozenset({
-    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "lower", "upper",
-    "title", "capitalize", "startswith", "endswith", "replace", "format", "join", "find",
-    "rfind", "index", "count", "get", "keys", "values", "items", "copy", "encode",
-    "decode", "isdigit", "isalpha", "casefold", "partition", "rpartition", "zfill",
-    "center", "ljust", "rjust", "expandtabs", "removeprefix", "removesuffix",
-})
 
 
 def _is_glue_method(func: ast.Attribute) -> bool:

@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._issue import materialized_items
 from ._loops import (
-    _GLUE_METHODS,
     _PURE_BUILTINS,
     _bound_names,
     _mutated_paths,
@@ -59,6 +58,7 @@ from ._loops import (
     _target_names,
     plan_loop,
 )
+from ._rewrite import _GLUE_METHODS
 
 if TYPE_CHECKING:
     from ._rewrite import _Rewriter

@@ -1189,8 +1189,23 @@ def _is_empty_display(node: ast.expr) -> bool:
         isinstance(node, ast.Dict) and not node.keys)
 
 
+_GLUE_METHODS = frozenset({
+    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "lower", "upper",
+    "title", "capitalize", "startswith", "endswith", "replace", "format", "join", "find",
+    "rfind", "index", "count", "get", "keys", "values", "items", "copy", "encode",
+    "decode", "isdigit", "isalpha", "casefold", "partition", "rpartition", "zfill",
+    "center", "ljust", "rjust", "expandtabs", "removeprefix", "removesuffix",
+    # Reads of a client's result objects (pydantic models, HTTP responses, pandas rows).
+    "model_dump", "model_dump_json", "json", "to_dict", "isoformat",
+})
+
+
 def _glue_method(name: str) -> bool:
-    return name not in _MUTATING_METHODS and name not in _CONTAINER_METHODS
+    """A method glue may call on a pending result: a read of the result's own data
+    (``r.strip()``, ``r.model_dump()``), by name. Any other method may change the
+    result or state elsewhere (``r.finish()``, ``resp.log(...)``): not glue, it waits
+    for the result and runs in program order."""
+    return name in _GLUE_METHODS
 
 
 def _chain_root(node: ast.expr) -> ast.expr | None:
