@@ -56,3 +56,31 @@ def test_a_loop_two_awaits_down_overlaps(capsys: pytest.CaptureFixture[str]) -> 
     wall = time.perf_counter() - start
     assert capsys.readouterr().out == plain_out
     assert wall < FAST, f"4 awaits of {LATENCY}s took {wall:.3f}s: they ran in order"
+
+
+class Chat:
+    """An async chat object whose method reads its history, then appends to it."""
+
+    def __init__(self) -> None:
+        self.history: list[str] = []
+        self.n = 0
+
+    async def say(self, i: int) -> str:
+        await asyncio.sleep(LATENCY * (3 - i) / 3)  # later calls would finish first
+        line = f"{i}@{len(self.history)}"
+        self.history.append(line)
+        self.n += 1
+        return line
+
+
+def test_async_methods_that_change_their_object_keep_program_order() -> None:
+    async def main() -> Any:
+        chat = Chat()
+        out = [await chat.say(i) for i in range(3)]
+        return out, chat.n, chat.history
+
+    expected = asyncio.run(main())
+    jitted = wavejit.jit(main)
+    for _ in range(3):
+        assert asyncio.run(jitted()) == expected == (
+            ["0@0", "1@1", "2@2"], 3, ["0@0", "1@1", "2@2"])

@@ -162,6 +162,11 @@ class AsyncInvocation:
             return await (await self.now(fn, *args, **kwargs))  # the coroutine, awaited
         pending = AsyncPending(site)
         touched: list[tuple[Any, bool]] = []
+        receiver = getattr(fn, "__self__", None)
+        if receiver is not None and not isinstance(receiver, types.ModuleType) and not (
+            decision.safe_receiver or is_shareable(receiver, self.code.is_safe_type)
+        ):  # `await bot.chat(x)`: a method that may change its object, in order
+            touched.append((receiver, decision.mutates_self))
         position = -1
         for a in (*args, *kwargs.values()):
             position += 1

@@ -89,8 +89,17 @@ class JournalPlan:
     def admits(self, receiver: Any, shareable: Callable[[Any], bool]) -> bool:
         """May this call on `receiver` run journaled (see the module docstring)?"""
         t = type(receiver)
-        if t.__setattr__ is not object.__setattr__:  # type: ignore[comparison-overlap]
+        if t.__setattr__ is not object.__setattr__ or (  # type: ignore[comparison-overlap]
+            t.__getattribute__ is not object.__getattribute__  # type: ignore[comparison-overlap]
+        ):
             return False
+        for name in self.writes:  # a property's setter would run late: code of its own
+            try:
+                descriptor = inspect.getattr_static(t, name)
+            except AttributeError:
+                continue
+            if hasattr(type(descriptor), "__set__") or hasattr(type(descriptor), "__get__"):
+                return False
         try:
             state = receiver.__dict__
         except AttributeError:
@@ -110,10 +119,34 @@ def current() -> list[tuple[Any, ...]] | None:
     return getattr(_local, "journal", None)
 
 
+_COPIED = frozenset({"extend", "update", "extendleft"})  # read their operand's contents
+
+
 def record(*entry: Any) -> None:
-    """The journaled twin's replacement for a write to ``self`` (see `_transform`)."""
-    journal = _local.journal
-    journal.append(entry)
+    """The journaled twin's replacement for a write to ``self`` (see `_transform`).
+
+    An operand whose contents the write reads (``self.items += buf``,
+    ``self.meta.update(m)``) is copied now: the method may change it after the write,
+    and plain Python read it at the write."""
+    kind = entry[0]
+    if kind == "aug" and type(entry[3]) not in _IMMUTABLE:
+        entry = (*entry[:3], _snapshot(entry[3]))
+    elif kind == "call" and entry[2] in _COPIED and entry[3] and type(
+        entry[3][0]) not in _IMMUTABLE:
+        entry = (*entry[:3], (_snapshot(entry[3][0]), *entry[3][1:]), entry[4])
+    _local.journal.append(entry)
+
+
+_IMMUTABLE = frozenset({int, float, complex, str, bytes, bool, type(None), tuple, frozenset})
+
+
+def _snapshot(value: Any) -> Any:
+    if type(value) is dict:
+        return dict(value)
+    try:
+        return list(value)
+    except TypeError:  # not iterable (an operand of a number): as it is
+        return value
 
 
 def run_journaled(journal: list[tuple[Any, ...]], fn: Callable[..., Any],
@@ -182,6 +215,9 @@ def _make_plan(func: types.FunctionType, cls: type) -> JournalPlan | None:
     found = _Scan(me, cls)
     if not found.method(node, writes_allowed=True, depth=0):
         return None
+    if any(isinstance(n, ast.Name) and isinstance(func.__globals__.get(n.id), cls)
+           for n in ast.walk(node)):
+        return None  # the object under another name (a module-level instance)
     if not found.writes or found.writes & found.read_attrs:
         return None
     new = copy.deepcopy(node)

@@ -714,6 +714,11 @@ class _Rewriter:
         for a in [*call.args, *(k.value for k in call.keywords)]:
             if isinstance(a, ast.Name):
                 self.guarded.add(a.id)
+        root = call.func
+        while isinstance(root, (ast.Attribute, ast.Subscript)):
+            root = root.value
+        if isinstance(root, ast.Name) and root is not call.func:
+            self.guarded.add(root.id)  # the receiver of a method: its uses wait for it
         index = self.add_site(call, node.lineno)
         return _at(_call("acall", ast.Constant(index), self.expr(call.func, False),
                                        *args, keywords=keywords), node)

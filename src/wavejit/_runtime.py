@@ -371,11 +371,11 @@ class Invocation:
         that calls journaled on `x` (`_journal`) and their appliers are not waited
         for: they only read what is shareable, and the call itself is ordered after
         any that conflicts with it (`_borrow`), or waits for them if it runs inline."""
-        if type(x) is not Pending and self.issuing is None and not (
-            self.dirty and id(x) in self.dirty
-        ):
-            entry = self.borrowed.get(id(x)) if self.borrowed else None
-            if entry is not None and all(p.jplan is not None for p, _ in entry[1]):
+        if type(x) is not Pending and not (self.dirty and id(x) in self.dirty):
+            tables = (self.borrowed, self.ahead) if self.issuing is not None else (
+                self.borrowed,)
+            entries = [table[id(x)] for table in tables if table and id(x) in table]
+            if entries and all(p.jplan is not None for entry in entries for p, _ in entry[1]):
                 if self.owned:
                     self.owned.pop(id(x), None)
                 return getattr(x, name)
@@ -405,6 +405,9 @@ class Invocation:
         entry = self.borrowed.get(id(x)) if self.borrowed else None
         if entry is not None and not all(p.done() for p, _ in entry[1]):
             raise StopIssue
+        entry = self.ahead.get(id(x)) if self.ahead else None
+        if entry is not None and not all(p.done() or not mutates for p, mutates in entry[1]):
+            raise StopIssue  # a call issued for an earlier item changes it when retired
         if self.dirty and id(x) in self.dirty:
             for e in (x.values() if type(x) is dict else x):
                 self._ready_or_stop(e)
@@ -484,6 +487,8 @@ class Invocation:
             # keeps inline): run ahead, it would be made again if the item is dropped.
             # It runs inline when its item is retired.
             return self._defer(site, decision, fn, args, kwargs, gated=True)
+        if self.issuing is not None:  # an object an earlier item's call changes later
+            self._ready_or_stop(getattr(fn, "__self__", None))
         if decision.effects and self.settled < len(self.spawned):
             self._commit(fn)
         if self.owned:  # the callee may keep what it is given: no longer ours alone
