@@ -188,3 +188,26 @@ def test_the_journal_plan_reads_the_rules_from_the_source() -> None:
     assert plan(bot.describe) is None  # writes nothing: nothing to journal
     bot.history = "not a list"  # type: ignore[assignment]
     assert not journaled.admits(bot, lambda v: True)  # append on a str: keep order
+
+
+class Logged(Bot):
+    sink: list[int] = []  # shared by every object: a change of its own
+
+    def chat(self, x: int, delay: float = LATENCY) -> int:
+        r = fetch(x, LATENCY * (5 - x) / 4)
+        Logged.sink.append(r)
+        self.total += r
+        return r
+
+
+def test_a_method_that_also_changes_shared_state_is_not_journaled() -> None:
+    def run(bot: Logged, xs: list[int]) -> list[int]:
+        return [bot.chat(x) for x in xs]
+
+    expected = run(Logged(), [1, 2, 3, 4])
+    plain_sink = list(Logged.sink)
+    jitted = wavejit.jit(run)
+    for _ in range(2):
+        Logged.sink.clear()
+        assert jitted(Logged(), [1, 2, 3, 4]) == expected
+        assert Logged.sink == plain_sink == [2, 4, 6, 8]

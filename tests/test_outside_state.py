@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import wavejit
 
@@ -168,3 +169,26 @@ def test_a_parameter_handed_to_a_client_made_in_the_function_is_not_mutated() ->
 
     assert classify(tool).mutated == frozenset()
     assert classify(tool_unknown).mutated is None  # a client of unknown kind: may mutate
+
+
+OUT: Any = None
+
+
+def emit(line: str) -> None:
+    print(line, file=OUT)
+
+
+def printed_to_a_file(path: Path) -> str:
+    global OUT
+    OUT = open(path, "w")
+    for x in [1, 2, 3, 4]:
+        emit(str(fetch(x)))
+    OUT.close()
+    return path.read_text()
+
+
+def test_prints_to_a_file_object_keep_program_order(tmp_path: Path) -> None:
+    expected = printed_to_a_file(tmp_path / "plain.txt")
+    jitted = wavejit.jit(printed_to_a_file)
+    for i in range(2):
+        assert jitted(tmp_path / f"jit{i}.txt") == expected == "2\n4\n6\n8\n"

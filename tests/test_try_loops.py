@@ -148,3 +148,22 @@ def test_async_a_loop_in_a_try_body(xs: list[int], capsys: pytest.CaptureFixture
     for _ in range(2):
         assert asyncio.run(jitted(xs)) == expected
         assert capsys.readouterr().out == plain_out
+
+
+def deleted_after(xs: list[int]) -> str:
+    try:
+        for x in xs:
+            d = fetch(x)
+    except ValueError:
+        pass
+    try:
+        del d  # a name the loop binds, used outside it: the loop runs in order
+        return "deleted"
+    except NameError:
+        return "never bound"
+
+
+def test_a_name_the_loop_binds_deleted_after_it_keeps_program_order() -> None:
+    jitted = wavejit.jit(deleted_after)
+    for xs in ([-1, 2], [1, 2]):
+        assert jitted(xs) == deleted_after(xs)

@@ -180,3 +180,25 @@ def test_which_context_managers_are_transparent() -> None:
     assert not of("Swallow()")
     assert not of("contextlib.suppress(ValueError)")
     assert not of("something_unknown()") and not of("obj.method()")
+
+
+@contextlib.contextmanager
+def quiet() -> Any:
+    with contextlib.suppress(ValueError):  # swallows the body's failure
+        yield
+
+
+def in_quiet(xs: list[int]) -> Any:
+    a: Any = "init"
+    b: Any = "init"
+    with quiet():
+        a = fetch(xs[0])
+        b = fetch(xs[1])
+    return a, b
+
+
+def test_a_contextmanager_yielding_inside_a_suppressing_block_is_not_transparent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for xs in ([-1, 2], [1, 2]):
+        _compare(in_quiet, xs, capsys)

@@ -183,7 +183,9 @@ def call_entry(
     entry = _resolve(module, module.ENTRY)
     args = getattr(module, "ARGS", ())
     if callable(args):  # a factory: fresh arguments (and state) for every call
-        args = args()
+        with warnings.catch_warnings():  # (its own, e.g. datetime.utcnow on 3.12+:
+            warnings.simplefilter("ignore", DeprecationWarning)  # the same both sides)
+            args = args()
     kwargs = getattr(module, "KWARGS", {})
     before = server.count()
     out, err = io.StringIO(), io.StringIO()

@@ -81,7 +81,8 @@ def _issue_in_try(rw: _Rewriter, node: ast.For) -> bool:
              and isinstance(n.ctx, ast.Store)}
     inside = {id(n) for n in ast.walk(node)}
     return not any(isinstance(n, ast.Name) and n.id in bound and id(n) not in inside
-                   and isinstance(n.ctx, ast.Load) for n in ast.walk(rw.func_node))
+                   and not isinstance(n.ctx, ast.Store)  # a read, or a `del`
+                   for n in ast.walk(rw.func_node))
 
 
 def _issue_ahead(rw: _Rewriter, node: ast.For, following: list[ast.stmt], guarded: bool,

@@ -238,6 +238,12 @@ def _effects_in(node: ast.AST, glob: dict[str, Any]) -> str | None:
         if any(c in mode.value for c in "wax+"):
             return f"open(..., {mode.value!r})"
         return None
+    if isinstance(func, ast.Name) and func.id == "print" and any(
+        k.arg == "file" and not (isinstance(k.value, ast.Attribute)
+                                 and k.value.attr in ("stdout", "stderr"))
+        for k in node.keywords
+    ):
+        return "print(..., file=...)"
     dotted = _dotted(func, glob)
     if dotted is not None:
         module, attr = dotted
@@ -249,6 +255,10 @@ def _effects_in(node: ast.AST, glob: dict[str, Any]) -> str | None:
             return f"subprocess.{attr}()"
     if isinstance(func, ast.Attribute):
         if func.attr in _PATH_WRITES and func.attr not in ("replace",):
+            return f".{func.attr}()"
+        if func.attr in ("write", "writelines") and not (
+            isinstance(func.value, ast.Attribute) and func.value.attr in ("stdout", "stderr")
+        ):  # a file object handed in or global (sys.stdout's writes are output, ordered)
             return f".{func.attr}()"
         if func.attr in _DB_WRITE_METHODS:
             return f".{func.attr}()"

@@ -40,8 +40,10 @@ the program's own. Otherwise the call keeps program order, as before.
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 import inspect
+import logging
 import operator
 import sys
 import threading
@@ -218,6 +220,8 @@ def _make_plan(func: types.FunctionType, cls: type) -> JournalPlan | None:
     if any(isinstance(n, ast.Name) and isinstance(func.__globals__.get(n.id), cls)
            for n in ast.walk(node)):
         return None  # the object under another name (a module-level instance)
+    if _changes_shared_state(node, func, me):
+        return None
     if not found.writes or found.writes & found.read_attrs:
         return None
     new = copy.deepcopy(node)
@@ -328,6 +332,47 @@ class _Scan:
         if not args or node.decorator_list:
             return False
         return self.method(node, writes_allowed=False, depth=depth + 1, me=args[0].arg)
+
+
+def _changes_shared_state(node: ast.AST, func: types.FunctionType, me: str) -> bool:
+    """May the method change something other than self, its locals and its arguments
+    (those the scan of the callee judges)? A method called on, or a store into, an
+    object reached through a global or closure name that is not a module, an I/O
+    client or a logger (``Bot.sink.append(r)``, ``STORE.save(r)``, a closure's list):
+    journaled calls run concurrently, so such a change would land in completion order."""
+    from ._hints import is_io_client_type
+
+    own = set(func.__code__.co_varnames)
+    for sub in ast.walk(node):
+        target: ast.expr | None = None
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
+            target = sub.func.value
+        elif isinstance(sub, (ast.Attribute, ast.Subscript)) and not isinstance(
+            sub.ctx, ast.Load
+        ):
+            target = sub.value
+        root = _root(target) if target is not None else None
+        if root is None or root == me or root in own:
+            continue
+        value = _lookup(func, root)
+        if isinstance(value, types.ModuleType) or isinstance(value, logging.Logger) or (
+            value is not _MISSING and not isinstance(value, type)
+            and is_io_client_type(type(value))
+        ):
+            continue
+        if value is _MISSING and hasattr(builtins, root):
+            continue  # a builtin's method: str.join and the like
+        return True
+    return False
+
+
+def _lookup(func: types.FunctionType, name: str) -> Any:
+    if name in func.__code__.co_freevars and func.__closure__ is not None:
+        try:
+            return func.__closure__[func.__code__.co_freevars.index(name)].cell_contents
+        except ValueError:
+            return _MISSING
+    return func.__globals__.get(name, _MISSING)
 
 
 def _journal_write(stmt: ast.stmt, me: str) -> tuple[str, str, list[ast.expr]] | None:

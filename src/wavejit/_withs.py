@@ -21,7 +21,8 @@ resolving its names in the function's globals:
   ``__aexit__`` never returns a true value (its source: every ``return`` returns
   nothing, ``None`` or ``False``), or of a C type known not to suppress (files, locks);
 - a ``@contextlib.contextmanager`` / ``asynccontextmanager`` function whose generator
-  does not ``yield`` inside a ``try`` with handlers (only a handler can swallow);
+  does not ``yield`` inside a ``try`` or a ``with`` (only a handler, or a manager
+  around the yield, can swallow);
 - a global object (``with lock:``) of such a type.
 
 Anything else (a method's result, a name bound at run time) is not transparent.
@@ -134,8 +135,11 @@ def _generator_manager(fn: Any) -> bool:
             node = function_def(wrapped, name=wrapped.__code__.co_name)
         except (NoSource, OSError, SyntaxError):
             node = None
+        # Only a handler, or a context manager around the yield (`with suppress(...)`,
+        # an ExitStack), can swallow the body's exception: any of them, and it is not
+        # transparent.
         verdict = node is not None and not any(
-            isinstance(sub, ast.Try) and sub.handlers and any(
+            isinstance(sub, (ast.Try, ast.With, ast.AsyncWith)) and any(
                 isinstance(y, (ast.Yield, ast.YieldFrom)) for b in sub.body for y in ast.walk(b))
             for sub in ast.walk(node))
         _verdicts[wrapped.__code__] = verdict
