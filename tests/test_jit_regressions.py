@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -450,3 +451,40 @@ def test_a_call_whose_dependency_was_cancelled_never_runs(config: dict[str, Any]
         expected = outcome(cancelled_dependency, "a", 0, plain_log, plain_shared)
         assert outcome(jitted, "a", 0, jit_log, jit_shared) == expected
         assert (jit_log, jit_shared) == (plain_log, plain_shared) == ([], {"a": 0})
+
+
+def test_a_bug_in_the_rewrite_falls_back_to_the_plain_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wavejit import _compile
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise AttributeError("'Name' object has no attribute 'lineno'")
+
+    monkeypatch.setattr(_compile, "rewrite", broken)
+
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    jitted = wavejit.jit(add)
+    assert jitted(2, 3) == 5  # the plain function, not the rewrite's error
+    assert "the rewrite failed (AttributeError" in str(jitted.explain())
+
+
+_RE_LOCK = threading.RLock()
+
+
+def _locked_fetch(x: int) -> int:
+    with _RE_LOCK:  # re-entrant: fine on the caller's thread, which holds it
+        time.sleep(0.01)
+        return x * 10
+
+
+def test_a_callee_taking_a_lock_the_caller_holds_does_not_deadlock() -> None:
+    def main(xs: list[int]) -> list[int]:
+        with _RE_LOCK:
+            return [_locked_fetch(x) for x in xs]
+
+    jitted = wavejit.jit(main)
+    for _ in range(3):  # deferred to a pool thread, it would wait forever for the lock
+        assert jitted([1, 2, 3]) == [10, 20, 30]

@@ -1081,3 +1081,24 @@ def test_a_print_of_an_fstring_around_a_call_does_not_wait_for_it() -> None:
     # jitted.
     *_, wall, jitted = run(prints_calls_in_fstrings, ITEMS[:3])
     assert wall < 2.2 * LATENCY, f"took {wall:.3f} s: each print waited for its call"
+
+
+def _pairs_source() -> list[str]:
+    return ["p", "q"]
+
+
+def nested_over_a_local_list(items: list[str]) -> list[Any]:
+    ys = _pairs_source()  # a call's result: the inner iterable may be pending
+    out = []
+    for x in items:
+        for y in ys:
+            out.append(classify(x + y)["label"])
+    return out
+
+
+def test_nested_loops_over_a_list_a_call_returned() -> None:
+    # The rewrite of this shape crashed (an unpositioned node) and the error reached the
+    # caller: found by an adversarial review.
+    got, _, _, _, jitted = run(nested_over_a_local_list, ["a", "b"])
+    assert got == ["AP", "AQ", "BP", "BQ"]
+    assert "status: rewritten" in str(jitted.explain())  # not a fallback to plain

@@ -14,7 +14,8 @@ I/O scan in `_hints` does:
 * `sets_context_var(fn)`: the callee calls ``.set(...)`` on a module-level
   ``contextvars.ContextVar``. A deferred call runs in a copy of the context, so the
   value would never reach later code: such a callee runs inline, in program order.
-* `reads_thread_local(fn)`: the callee names a module-level ``threading.local``.
+* `reads_thread_local(fn)`: the callee names a module-level ``threading.local`` (or a
+  re-entrant lock, ``threading.RLock`` / ``Condition``, which the caller may hold).
   Deferred calls run on pool threads, where that object's attributes are unset: such
   a callee runs inline, on the caller's thread (see docs/DESIGN.md, thread-locals).
 
@@ -281,9 +282,16 @@ def _contextvar_in(node: ast.AST, glob: dict[str, Any]) -> str | None:
     return None
 
 
+_RLOCK = type(threading.RLock())
+
+
 def _thread_local_in(node: ast.AST, glob: dict[str, Any]) -> str | None:
     if isinstance(node, ast.Name):
         value = glob.get(node.id)
         if isinstance(value, threading.local):
             return f"uses the thread-local {node.id!r}"
+        if isinstance(value, (_RLOCK, threading.Condition)):
+            # Re-entrant: the caller may hold it (`with LOCK: save(x)`); on another
+            # thread the call would wait for the caller, which waits for the call.
+            return f"takes the re-entrant lock {node.id!r}, which the caller may hold"
     return None

@@ -172,6 +172,12 @@ class JitFunction(Generic[P, R]):
                     compiled = CompiledFunction(fn, self)
                 except Unsupported as exc:
                     self._go_plain(str(exc), fallback=True)
+                except Exception as exc:  # a bug of the rewrite: the plain function runs
+                    log.warning("wavejit: rewriting %s failed (%s: %s); it runs plain. "
+                                "Please report this.", getattr(fn, "__qualname__", fn),
+                                type(exc).__name__, exc)
+                    self._go_plain(f"the rewrite failed ({type(exc).__name__}: {exc})",
+                                   fallback=True)
                 else:
                     compiled.compile_seconds = time.perf_counter() - started
                     self._compiled = compiled

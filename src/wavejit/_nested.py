@@ -121,7 +121,8 @@ def flatten_nested(rw: _Rewriter, node: ast.For) -> list[ast.stmt] | None:
     head = ast.Assign(
         [ast.Tuple([ast.Name(pairs, ast.Store()), ast.Name(seen, ast.Store())], ast.Store())],
         _call("nested", rw.expr(node.iter, False), ast.Name(fn, ast.Load()),
-              ast.Tuple([rw.expr(ast.Name(p, ast.Load()), False) for p in params],
+              ast.Tuple([rw.expr(ast.copy_location(ast.Name(p, ast.Load()), inner.iter),
+                                 False) for p in params],  # (positioned: may be wrapped)
                         ast.Load())))
     last = ast.If(test=ast.Name(seen, ast.Load()), body=[ast.Assign(
         [copy.deepcopy(node.target)],

@@ -179,9 +179,12 @@ class CompiledFunction:
                              for site, spec in zip(self.sites, self.specs, strict=True)
                              if site.deferred_calls or site.twin_calls}
                 version = Version(self, 1)
-                function, result = compile_function(self.source_function, version.begin,
-                                                    hooked=positions,
-                                                    speculate=self.owner.speculate)
+                try:
+                    function, result = compile_function(self.source_function, version.begin,
+                                                        hooked=positions,
+                                                        speculate=self.owner.speculate)
+                except Exception:  # (Unsupported, or a bug of the rewrite): stay at tier 0
+                    return
                 by_position = {(spec.lineno, spec.node.col_offset): site
                                for site, spec in zip(self.sites, self.specs, strict=True)}
                 version.sites = [by_position[(spec.lineno, spec.node.col_offset)]
