@@ -19,6 +19,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from ._astlock import AST_LOCK
 from ._rewrite import RewriteResult, Unsupported, position, rewrite
 from ._source import NoSource, function_def
 from ._withs import transparent
@@ -101,7 +102,8 @@ def compile_function(
     module = ast.Module(body=[position(module_body[0], first, 0, first, 0)], type_ignores=[])
     try:
         try:
-            module_code = compile(module, filename, "exec", dont_inherit=True)
+            with AST_LOCK:
+                module_code = compile(module, filename, "exec", dont_inherit=True)
         except TypeError:  # pragma: no cover - a node the rewrite left unpositioned
             ast.fix_missing_locations(module)  # (tests/test_rewrite.py checks it does not)
             module_code = compile(module, filename, "exec", dont_inherit=True)

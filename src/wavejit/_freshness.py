@@ -23,6 +23,8 @@ import types
 import warnings
 from typing import Any
 
+from ._astlock import AST_LOCK
+
 __all__ = ["stale_reason"]
 
 
@@ -80,8 +82,9 @@ def _compile_like(fn: types.FunctionType,
         stmts = getattr(holder, "body", None)
         if isinstance(stmts, list) and placeholder in stmts:
             stmts[stmts.index(placeholder)] = target
-    top = compile(module, fn.__code__.co_filename, "exec", dont_inherit=True,
-                  flags=_future_flags(fn))
+    with AST_LOCK:  # (see `_astlock`)
+        top = compile(module, fn.__code__.co_filename, "exec", dont_inherit=True,
+                      flags=_future_flags(fn))
     return _find(top, fn.__code__.co_name)
 
 
@@ -106,7 +109,7 @@ def _module_imports(filename: str) -> frozenset[str]:
     if not lines:
         return frozenset()
     try:
-        with warnings.catch_warnings():  # what the module warned of at its import
+        with AST_LOCK, warnings.catch_warnings():  # what it warned of at its import
             warnings.simplefilter("ignore", SyntaxWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             table = symtable.symtable("".join(lines), filename, "exec")

@@ -53,6 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._astlock import AST_LOCK
 from ._source import NoSource, function_def
 
 __all__ = ["JournalPlan", "plan", "apply", "current"]
@@ -490,7 +491,8 @@ def _build(func: types.FunctionType, node: ast.FunctionDef | ast.AsyncFunctionDe
     for sub in (top, factory, *factory.body[:1], factory.body[-1]):
         ast.copy_location(sub, node)
     ast.fix_missing_locations(module)
-    module_code = compile(module, code.co_filename, "exec", dont_inherit=True)
+    with AST_LOCK:
+        module_code = compile(module, code.co_filename, "exec", dont_inherit=True)
     inner = _find(module_code)
     if sys.version_info >= (3, 11):
         inner = inner.replace(co_name=code.co_name, co_qualname=code.co_qualname)

@@ -27,6 +27,7 @@ import re
 import types
 import warnings
 
+from ._astlock import AST_LOCK
 from ._freshness import stale_reason
 
 __all__ = ["NoSource", "function_def"]
@@ -138,7 +139,7 @@ def parse_quietly(text: str, mode: str = "exec") -> ast.Module | ast.Expression:
     """`ast.parse`, silent: the module was compiled once already, and what it warned
     of then (``"\\["``, an invalid escape) must not be raised again inside the user's
     call (under ``-W error`` it would fail the call)."""
-    with warnings.catch_warnings():
+    with AST_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         return ast.parse(text, mode=mode)  # type: ignore[return-value]
