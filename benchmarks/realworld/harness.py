@@ -171,6 +171,19 @@ def _snapshot(module: ModuleType) -> dict[str, Any]:
     return state
 
 
+def _fresh_module_client() -> None:
+    """Drop the `openai` module's own client (``openai.chat...``): it is made once per
+    process, from the environment at that moment, and a scan or a test earlier in
+    the process may have made it before the server's environment was set (a program
+    would then fail plain with "Could not resolve authentication method"). Each
+    program starts as a new process would."""
+    import openai
+
+    reset = getattr(openai, "_reset_client", None)
+    if callable(reset):
+        reset()
+
+
 def call_entry(
     module: ModuleType, server: ServerProcess, loop: asyncio.AbstractEventLoop
 ) -> Call:
@@ -277,6 +290,7 @@ def compare_program(
     import wavejit
 
     os.environ.update(server.environ())
+    _fresh_module_client()
     server.select(name)
     plain_module = load_program(name, unique="plain")
     with contextlib.closing(asyncio.new_event_loop()) as loop:
