@@ -6,12 +6,8 @@ method precision and the receiver rule that `register_io(..., shareable=)` contr
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import os
-import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -50,27 +46,6 @@ LATENCY = LatencyModel(llm=0.2, per_token=0.0, jitter=0.0)
 def server() -> Iterator[BenchServer]:
     with BenchServer(LATENCY) as s:
         yield s
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _litellm_leftovers() -> Iterator[None]:
-    """litellm leaves sockets and an event loop of its own unclosed (plain calls too):
-    collected here, silently, rather than by the garbage collector during a later test
-    file, where pytest reported them as that test's failure (test_fuzz, by GC timing)."""
-    yield
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            for obj in gc.get_objects():  # the loop it made and left open, self-pipe too
-                if isinstance(obj, asyncio.AbstractEventLoop) and not (
-                    obj.is_running() or obj.is_closed()
-                ):
-                    obj.close()
-            gc.collect()
-    finally:
-        sys.unraisablehook = hook
 
 
 def _critical_path(server: BenchServer, mark: int) -> float:
