@@ -56,7 +56,7 @@ from typing import Any
 from ._astlock import AST_LOCK
 from ._source import NoSource, function_def
 
-__all__ = ["JournalPlan", "plan", "apply", "current"]
+__all__ = ["JournalPlan", "plan", "apply", "run_journaled"]
 
 # The journal of the call running in this thread (set by the runtime around it).
 _local = threading.local()
@@ -116,10 +116,6 @@ class JournalPlan:
                 return False
         return all(type(state.get(name)) in (int, float, str, list, tuple)
                    for name in self.numbers)
-
-
-def current() -> list[tuple[Any, ...]] | None:
-    return getattr(_local, "journal", None)
 
 
 _COPIED = frozenset({"extend", "update", "extendleft"})  # read their operand's contents
