@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -544,6 +545,87 @@ def test_stale_source_runs_the_imported_code(tmp_path: Path,
         assert "changed after it was imported" in str(jitted.explain())
     finally:
         sys.modules.pop("wj_stale_mod", None)
+
+
+def _old_module(tmp_path: Path, name: str, text: str) -> Path:
+    """`text` as module `name`, last modified an hour before this process started."""
+    module = tmp_path / f"{name}.py"
+    module.write_text(text)
+    old = time.time() - 3600 - time.monotonic()  # (before any process start)
+    os.utime(module, (old, old))
+    return module
+
+
+_OLD_PIPELINE = ("import time\n\n"
+                 "def fetch(x):\n    time.sleep(0.001)\n    return x\n\n"
+                 "def pipeline(xs):\n    return [fetch(x) * 2 for x in xs]\n")
+
+
+def test_a_file_older_than_the_process_needs_no_freshness_compile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wavejit import _freshness
+
+    if _freshness._process_start() is None:
+        pytest.skip("no process start time here (/proc): the compile always runs")
+    _old_module(tmp_path, "wj_old_mod", _OLD_PIPELINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("wj_old_mod")
+    compiled: list[str] = []
+    real = _freshness._compile_like
+
+    def counted(fn: Any, node: Any) -> Any:
+        compiled.append(fn.__name__)
+        return real(fn, node)
+
+    monkeypatch.setattr(_freshness, "_compile_like", counted)
+    try:
+        jitted = wavejit.jit(mod.pipeline)
+        assert jitted([1, 2]) == [2, 4]
+        assert jitted.last_run is not None and len(jitted.last_run.calls) == 2
+        assert compiled == []
+    finally:
+        sys.modules.pop("wj_old_mod", None)
+
+
+def test_an_old_file_edited_after_the_import_is_still_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file predates the process, so the freshness shortcut would apply to it as
+    imported; edited since, its mtime is fresh: the compile runs and finds the change."""
+    import linecache
+
+    module = _old_module(tmp_path, "wj_old_edited", _OLD_PIPELINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("wj_old_edited")
+    try:
+        # Edited after the import (a fresh mtime), linecache told (a traceback does).
+        module.write_text(module.read_text().replace("* 2", "* 3"))
+        linecache.checkcache(str(module))
+        jitted = wavejit.jit(mod.pipeline)
+        assert jitted([1, 2]) == mod.pipeline([1, 2]) == [2, 4]
+        assert "changed after it was imported" in str(jitted.explain())
+    finally:
+        sys.modules.pop("wj_old_edited", None)
+
+
+def test_old_lines_cached_before_an_edit_and_reload_are_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """linecache still holds the old file's lines, with its old mtime (read before the
+    edit); the module was reloaded from the edited file. Those lines are not the
+    file as it is now, so the compile runs and finds them stale."""
+    import linecache
+
+    module = _old_module(tmp_path, "wj_old_reloaded", _OLD_PIPELINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("wj_old_reloaded")
+    try:
+        assert "* 2" in "".join(linecache.getlines(str(module)))
+        module.write_text(module.read_text().replace("* 2", "* 3"))
+        reloaded = importlib.reload(mod)
+        jitted = wavejit.jit(reloaded.pipeline)
+        assert jitted([1, 2]) == reloaded.pipeline([1, 2]) == [3, 6]
+        assert "changed after it was imported" in str(jitted.explain())
+    finally:
+        sys.modules.pop("wj_old_reloaded", None)
 
 
 # -- progress, logging, tracing ------------------------------------------------------------

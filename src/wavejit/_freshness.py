@@ -10,6 +10,16 @@ binding its free variables for a closure) and compares the result with
 ``fn.__code__``: bytecode, constants (nested code objects recursively), names and
 local names. Line numbers are not compared: code that only moved runs the same.
 Cost: one ``compile()`` of the ``def`` (about 0.1-1 ms), once per function.
+
+That compile is skipped when the file vouches for itself: the lines read (linecache's
+entry) are the file as it is now (same size and modification time) and it was last
+modified before this process started. Every compile of that file in this process,
+the import's included, then read these very lines. This is the assumption Python's
+own import makes of a ``.pyc`` (a source with the same size and mtime is the same
+source); it fails only for a file replaced with a back-dated mtime while the process
+runs, or a ``def`` compiled from other text under this file's name (``exec``), at
+the same line and with the same name. The process's start time is read from
+``/proc`` (Linux); elsewhere the compile always runs.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import ast
 import copy
 import functools
 import linecache
+import os
 import symtable
 import types
 import warnings
@@ -32,6 +43,8 @@ def stale_reason(fn: types.FunctionType,
                  node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     """Why `node` is not the source `fn` was compiled from, or None if it is."""
     code = fn.__code__
+    if _unchanged_since_start(code.co_filename):
+        return None
     try:
         compiled = _compile_like(fn, node)
     except (SyntaxError, ValueError, TypeError) as exc:
@@ -86,6 +99,39 @@ def _compile_like(fn: types.FunctionType,
         top = compile(module, fn.__code__.co_filename, "exec", dont_inherit=True,
                       flags=_future_flags(fn))
     return _find(top, fn.__code__.co_name)
+
+
+def _unchanged_since_start(filename: str) -> bool:
+    """Are linecache's lines of `filename` the file as it was before the process began?
+    (See the module docstring.)"""
+    entry = linecache.cache.get(filename)
+    started = _process_start()
+    if entry is None or len(entry) != 4 or entry[1] is None or started is None:
+        return False  # (a lazily loaded entry, from a loader's get_source, has no mtime)
+    size, mtime = entry[0], entry[1]
+    try:
+        now = os.stat(entry[3])
+    except OSError:
+        return False
+    # One second of margin: /proc/stat's boot time is whole seconds.
+    return now.st_size == size and now.st_mtime == mtime and mtime < started - 1.0
+
+
+@functools.lru_cache(maxsize=1)
+def _process_start() -> float | None:
+    """When this process started (seconds since the epoch, never later than the true
+    start), or None where ``/proc`` does not say (not Linux)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        with open("/proc/stat", "rb") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith(b"btime"))
+        # The command name (field 2) is in parentheses and may hold spaces: the
+        # fields after it start after the last ")". Start time is field 22, in ticks.
+        ticks = int(stat.rpartition(b")")[2].split()[19])
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _names(code: types.CodeType) -> set[str]:
