@@ -164,7 +164,7 @@ async def measure(base_url: str, latency: float, rounds: int) -> list[dict[str, 
             expected = await timed(program, args)
             await timed(jitted, args)  # warm: compiled, callees measured
             await timed(by_hand, args)
-            peers = {"plain": program, "jit": jitted, "by hand": by_hand}
+            peers: dict[str, Program] = {"plain": program, "jit": jitted, "by hand": by_hand}
             walls: dict[str, list[float]] = {peer: [] for peer in peers}
             order = list(peers)
             for _ in range(rounds):
