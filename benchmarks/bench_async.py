@@ -10,7 +10,10 @@ peer gets warm clients: one `AsyncOpenAI` and one `httpx.AsyncClient`, made once
 used once before timing, on the one event loop all rounds run on (pooled connections
 belong to their loop). Efficiency = ideal / wall, ideal = requests on the critical
 path x latency; each figure is the median of `--rounds` calls (min-max beside it),
-every result and stdout checked equal to the plain run's. Target (issue 10): >= 0.9.
+every result and stdout checked equal to the plain run's. Target (issue 10): >= 0.9;
+where the client itself allows less (the hand-written version below 0.9), the target is
+0.9 of what it allows (jit / by hand >= 0.9), as issue 13 set the 1000-call fan-out's
+target relative to the thread-wake bound.
 
 Beside it, the same program written by hand with `asyncio.gather` (what a user would
 otherwise write), timed in the same rounds: what the client allows on this machine.
@@ -181,18 +184,25 @@ async def measure(base_url: str, latency: float, rounds: int) -> list[dict[str, 
         await llm.close()
 
 
-def report(result: dict[str, Any]) -> str:
+def report(result: dict[str, Any]) -> tuple[str, bool]:
+    """The program's line, and whether it met its target (see the module docstring)."""
     walls, latency = result["walls"], result["latency"]
     ideal = result["critical"] * latency
     med = {peer: statistics.median(w) for peer, w in walls.items()}
     jit = walls["jit"]
     client_ms = (med["by hand"] - ideal) / result["requests"] * 1e3
+    efficiency, by_hand = ideal / med["jit"], ideal / med["by hand"]
+    relative = med["by hand"] / med["jit"]
+    if by_hand >= 0.9:
+        target, met = "target >= 0.9", efficiency >= 0.9
+    else:
+        target, met = "client-bound: target jit / by hand >= 0.9", relative >= 0.9
     return (f"{result['program']}: plain {med['plain']:.2f} s, jit {med['jit']:.2f} s "
             f"({min(jit):.2f}-{max(jit):.2f}), by hand (asyncio.gather) "
             f"{med['by hand']:.2f} s, ideal {ideal:.2f} s; efficiency: jit "
-            f"{ideal / med['jit']:.2f} (target >= 0.9), by hand {ideal / med['by hand']:.2f}; "
-            f"jit / by hand {med['by hand'] / med['jit']:.2f}; beyond the latency, by hand: "
-            f"{client_ms:.1f} ms per request")
+            f"{efficiency:.2f}, by hand {by_hand:.2f}; jit / by hand {relative:.2f} "
+            f"({target}: {'met' if met else 'MISSED'}); beyond the latency, by hand: "
+            f"{client_ms:.1f} ms per request"), met
 
 
 def main() -> None:
@@ -201,6 +211,7 @@ def main() -> None:
                         help="seconds per request (several: one run each)")
     parser.add_argument("--rounds", type=int, default=5, help="timed calls per peer")
     options = parser.parse_args()
+    missed: list[str] = []
     for latency in options.latency:
         model = LatencyModel(llm=latency, api=latency, fetch=latency, per_token=0.0,
                              jitter=0.0)
@@ -208,7 +219,11 @@ def main() -> None:
               f"{options.rounds} rounds")
         with ServerProcess(model) as server:
             for result in asyncio.run(measure(server.base_url, latency, options.rounds)):
-                print(report(result))
+                line, met = report(result)
+                print(line)
+                if not met:
+                    missed.append(f"{result['program']} at L = {latency}")
+    print("targets missed: " + ", ".join(missed) if missed else "every target met")
 
 
 if __name__ == "__main__":

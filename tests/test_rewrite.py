@@ -18,7 +18,7 @@ import textwrap
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -206,3 +206,47 @@ def test_one_pass_equals_the_fixpoint_on_fuzzed_programs(program: Program) -> No
     for const in module_code.co_consts:
         if isinstance(const, types.CodeType) and (const.co_name, const.co_firstlineno) in defs:
             _rewrite_both_ways(defs[(const.co_name, const.co_firstlineno)], const)
+
+
+def _two_calls(x: int) -> list[int]:
+    return [abs(x), abs(-x)]
+
+
+def test_the_collector_is_paused_during_a_compile_and_restored_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import threading
+
+    from wavejit import _compile
+
+    fn = cast(types.FunctionType, _two_calls)
+    seen: list[bool] = []
+    real = _compile._compile_function
+
+    def spy(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args)
+
+    monkeypatch.setattr(_compile, "_compile_function", spy)
+    assert gc.isenabled()
+    _compile.compile_function(fn, lambda: None)
+    assert seen == [False] and gc.isenabled()  # off inside, on again after
+    gc.disable()  # a program that runs with the collector off keeps it off
+    try:
+        _compile.compile_function(fn, lambda: None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    # Compiles on several threads at once: on again once the last has ended.
+    barrier = threading.Barrier(4)
+
+    def compile_in_step() -> None:
+        barrier.wait()
+        _compile.compile_function(fn, lambda: None)
+
+    threads = [threading.Thread(target=compile_in_step) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.isenabled() and _compile._gc_pausers == 0
