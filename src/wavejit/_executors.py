@@ -228,9 +228,14 @@ class ThreadExecutor:
 
     def submit_task(self, task: Task[Any]) -> None:
         """Queue an existing task (its context already captured)."""
-        self._queue.put(task)
+        # A new thread first, then the task: `Thread.start` returns once the thread has
+        # started, and a thread that found the task already queued would run its
+        # first Python (about 2 ms of the deferred call's setup, before it blocks) while
+        # the caller waited for the GIL to issue its next call. Started first, it
+        # blocks at once in `get`, and the caller issues on.
         if not self._idle.acquire(False):
             self._spawn()
+        self._queue.put(task)
 
     def _spawn(self) -> None:
         with self._lock:
