@@ -117,3 +117,37 @@ def test_a_closure_writing_a_nonlocal_keeps_program_order() -> None:
     jitted = wavejit.jit(closure_counter_in_a_loop_and_after)
     for _ in range(4):
         assert jitted("a") == expected
+
+
+def missing(key: str) -> str:
+    time.sleep(0.01)
+    raise KeyError(key)
+
+
+def tagged(items: list[str]) -> list[str]:
+    out = []
+    for it in items:
+        out.append(echo(f"<{it}>"))
+    return out
+
+
+def wrapped_lookup_failure(x: str) -> dict[str, str]:
+    """`make fuzz` (5,000 examples), shrunk: when the function failed, the containers
+    still holding results were resolved while the failure was being handled; the failed
+    call's KeyError, raised again there, took the RuntimeError raised ``from`` it as
+    its ``__context__`` (a cycle: Python cut the RuntimeError's own context, which the
+    runtime then restored)."""
+    try:
+        found = {c: missing(c) for c in tagged([x])}
+    except KeyError as e:
+        raise RuntimeError(f"wrapped {e}") from e
+    return found
+
+
+def test_a_failure_wrapped_from_a_deferred_one_keeps_plain_chains() -> None:
+    expected = raised(wrapped_lookup_failure, "a")
+    assert expected == ("RuntimeError", ("wrapped '<a>'",),
+                        ("KeyError", ("<a>",), None, None), ("KeyError", ("<a>",), None, None))
+    jitted = wavejit.jit(wrapped_lookup_failure)
+    for _ in range(3):  # first call, measured, compiled with the callees known
+        assert raised(jitted, "a") == expected

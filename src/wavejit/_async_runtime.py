@@ -422,6 +422,20 @@ class AsyncInvocation:
             elif self.dirty and id(e) in self.dirty:
                 await self._resolve(e)
 
+    async def _resolve_quietly(self, x: Any) -> None:
+        """`_resolve` for `_finish`: a failed or cancelled call's Pending stays where it
+        is, its exception not raised (see `Invocation._resolve_quietly`)."""
+        if self.dirty.pop(id(x), None) is None:
+            return
+        for key, e in list(x.items()) if type(x) is dict else list(enumerate(x)):
+            if type(e) is AsyncPending:
+                if not e.task.done():
+                    await asyncio.wait([e.task])  # (returns, never raises)
+                if not e.task.cancelled() and e.task.exception() is None:
+                    x[key] = e.task.result()
+            elif self.dirty and id(e) in self.dirty:
+                await self._resolve_quietly(e)
+
     def _holds_pending(self, x: Any) -> bool:
         if self.owned:
             self.owned.pop(id(x), None)
@@ -593,10 +607,7 @@ class AsyncInvocation:
         if self.unlinked:
             await self._drop_unlinked()
         for container in list(self.dirty.values()):
-            try:
-                await self._resolve(container)
-            except BaseException:  # noqa: BLE001 - already raised or superseded
-                pass
+            await self._resolve_quietly(container)
         if self.output is not None:
             _end_output(self.output, self._output_token)
         self.code.finished(self)

@@ -337,6 +337,23 @@ class Invocation:
             dirty.pop(id(x), None)
         return x
 
+    def _resolve_quietly(self, x: Any) -> None:
+        """`resolve` for `_finish`, when every call has ended: a failed or cancelled
+        call's Pending stays where it is. (Raising its exception here, where the
+        function's own failure may be being handled, would make that one its
+        ``__context__``, and Python, breaking the cycle, would cut the handled one's
+        chain: the user saw a KeyError whose context was the RuntimeError raised
+        ``from`` it.)"""
+        dirty = self.dirty
+        if dirty.pop(id(x), None) is None:
+            return
+        for key, e in list(x.items()) if type(x) is dict else list(enumerate(x)):
+            if type(e) is Pending:
+                if e._state == _FINISHED and e._exception is None:
+                    x[key] = e._result
+            elif dirty and id(e) in dirty:
+                self._resolve_quietly(e)
+
     def wait(self, x: Any) -> Any:
         """A strict use of `x`: its deep value, with no deferred call still holding it.
 
@@ -1251,10 +1268,7 @@ class Invocation:
             _end_output(self.output, self._output_token)
         if self.dirty:
             for container in list(self.dirty.values()):
-                try:
-                    self.resolve(container)
-                except BaseException:  # noqa: BLE001 - already raised or superseded
-                    pass
+                self._resolve_quietly(container)
         if self.deferred_count:
             _observe_spans(self.spawned)
         self.code.finished(self)
