@@ -4,6 +4,12 @@
   there before, other than the workers of wavejit's shared pool (which live for the
   process by design). Threads get a grace period to finish exiting.
 * ``private_pool`` -- a factory of private `ThreadExecutor` s, shut down after the test.
+* ``settled_heap`` (autouse, per module) -- collects, then freezes, what earlier
+  modules left on the heap (`gc.freeze`): the full suite imports Ray, Dask, LangChain
+  and Hypothesis (about a million tracked objects), and one oldest-generation
+  collection of them took ~0.5 s: when one fell inside a timed first call, a test
+  measuring overlap failed (seen twice on ``test_async_fan_outs``, 0.74 s against
+  0.3 s, never alone). Collections then walk only what this module made.
 * ``fresh_measurements`` (autouse) -- forgets the process-wide callee measurements
   before each test, so what one test measured (a helper promoted to I/O, or demoted
   as CPU-bound) never changes what another defers: outcomes do not depend on order.
@@ -18,6 +24,7 @@ concurrent jit from one that runs calls one after another). Fewer than
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -73,6 +80,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         report.longrepr = (f"{item.nodeid} passed with WAVEJIT_EXECUTOR=sequential: it "
                            "cannot tell a concurrent jit from one that runs every call "
                            "in program order")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def settled_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

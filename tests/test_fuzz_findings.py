@@ -151,3 +151,96 @@ def test_a_failure_wrapped_from_a_deferred_one_keeps_plain_chains() -> None:
     jitted = wavejit.jit(wrapped_lookup_failure)
     for _ in range(3):  # first call, measured, compiled with the callees known
         assert raised(jitted, "a") == expected
+
+
+@wavejit.io
+def parse(s: str) -> int:
+    time.sleep(0.01)
+    try:
+        return {"a": 7}[s]
+    except KeyError as exc:
+        raise LookupError("cannot parse", s) from exc
+
+
+def parse_again_in_finally(x: str) -> str:
+    """`make fuzz` (5,000 examples), shrunk: a deferred call made in a finally block,
+    while its try block's failure was being handled, ran on a worker, where nothing
+    was: the KeyError it raised first lacked that failure as its ``__context__``; and
+    raised again at its use (``str``), its LookupError took the handled failure as
+    context in place of its own KeyError."""
+    t = echo(f"<{x}>")
+    try:
+        parse(x)
+    finally:
+        v = str(parse(t))
+    return v
+
+
+async def aparse(s: str) -> int:
+    await asyncio.sleep(0.01)
+    try:
+        return {"a": 7}[s]
+    except KeyError as exc:
+        raise LookupError("cannot parse", s) from exc
+
+
+async def aecho(s: str) -> str:
+    await asyncio.sleep(0.002)
+    return s
+
+
+async def aparse_again_in_finally(x: str) -> str:
+    """`parse_again_in_finally`, awaited: the deferred calls are tasks, which start with
+    no exception being handled."""
+    t = await aecho(f"<{x}>")
+    try:
+        await aparse(x)
+    finally:
+        v = str(await aparse(t))
+    return v
+
+
+def test_a_call_made_while_handling_a_failure_chains_to_it() -> None:
+    expected = raised(parse_again_in_finally, "b")
+    first = ("LookupError", ("cannot parse", "b"), ("KeyError", ("b",), None, None),
+             ("KeyError", ("b",), None, None))
+    assert expected == ("LookupError", ("cannot parse", "<b>"),
+                        ("KeyError", ("<b>",), None, first),
+                        ("KeyError", ("<b>",), None, first))
+    jitted = wavejit.jit(parse_again_in_finally)
+    for _ in range(3):  # first call, measured, compiled with the callees known
+        assert raised(jitted, "b") == expected
+    assert jitted.last_run is not None and len(jitted.last_run.calls) == 3  # deferred
+
+
+def test_an_awaited_call_made_while_handling_a_failure_chains_to_it() -> None:
+    def run(fn: Any) -> Any:
+        return raised(lambda: asyncio.run(fn("b")))
+
+    expected = run(aparse_again_in_finally)
+    assert expected == raised(parse_again_in_finally, "b")  # the same chain as above
+    jitted = wavejit.jit(aparse_again_in_finally)
+    for _ in range(3):
+        assert run(jitted) == expected
+    assert jitted.last_run is not None and len(jitted.last_run.calls) == 3  # tasks
+
+
+def two_lookups(x: str) -> tuple[str, int]:
+    return echo(x), parse(x)
+
+
+def test_a_jitted_function_called_in_a_handler_chains_its_calls_failures_to_it() -> None:
+    """Not the function's own handler: its caller's. Plain Python chains the first
+    exception a call raises to whatever its thread (or coroutine) is handling."""
+    def from_a_handler(fn: Any) -> Any:
+        try:
+            raise ConnectionError("outer")
+        except ConnectionError:
+            return raised(fn, "b")
+
+    expected = from_a_handler(two_lookups)
+    assert expected[2][3] == ("ConnectionError", ("outer",), None, None)
+    jitted = wavejit.jit(two_lookups)
+    for _ in range(3):
+        assert from_a_handler(jitted) == expected
+    assert raised(jitted, "b") == raised(two_lookups, "b")  # and none outside one

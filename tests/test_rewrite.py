@@ -15,6 +15,7 @@ import ast
 import inspect
 import sys
 import textwrap
+import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, TypeVar, cast
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+import wavejit
 from wavejit._rewrite import Unsupported, rewrite
 from wavejit._source import NoSource, function_def
 
@@ -250,3 +252,50 @@ def test_the_collector_is_paused_during_a_compile_and_restored_after(
     for t in threads:
         t.join()
     assert gc.isenabled() and _compile._gc_pausers == 0
+
+
+# -- compact glue: an operator's own function, a method call decided at run time ------
+
+
+@wavejit.io
+def padded(s: str) -> str:
+    time.sleep(0.05)
+    return f" {s} "
+
+
+def glue_forms(xs: list[str], suffix: str) -> list[Any]:
+    out: list[Any] = []
+    for x in xs:
+        r = padded(x)
+        out.append(r + suffix)  # `later(op_Add, r, suffix)`
+        out.append(r.strip())  # `method_call(i, r, "strip")`
+        out.append(r.replace(" ", suffix))  # with a constant and a name
+    return out
+
+
+def glue_that_fails(x: str) -> Any:
+    r: Any = padded(x)
+    return [r * "no", r.strip(1)]  # TypeError from the operator, then from the method
+
+
+def test_compact_glue_forms_give_the_plain_answer_and_errors() -> None:
+    """Glue over a pending result compiles to ``later(_wj_inv.op_Add, r, s)`` and
+    ``method_call(i, r, "strip")`` rather than a lambda apiece (a code object each:
+    compile time). Results, and the TypeErrors the operator and the method raise,
+    match plain Python's, whether the value had arrived or not."""
+    code = glue_forms.__code__
+    result = rewrite(function_def(cast(types.FunctionType, glue_forms)),
+                     set(code.co_varnames), set(), code.co_firstlineno)
+    text = ast.unparse(result.tree)
+    assert "op_Add" in text and "method_call(" in text and "lambda" not in text
+    jitted = wavejit.jit(glue_forms)
+    for _ in range(3):  # first call, measured, compiled with the callee known
+        assert jitted(["a", "b"], "!") == glue_forms(["a", "b"], "!")
+    assert jitted.last_run is not None and len(jitted.last_run.calls) >= 2
+    with pytest.raises(TypeError) as plain:
+        glue_that_fails("a")
+    failing = wavejit.jit(glue_that_fails)
+    for _ in range(3):
+        with pytest.raises(TypeError) as jit_error:
+            failing("a")
+        assert jit_error.value.args == plain.value.args

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import sys
 import time
 import types
 from typing import Any
@@ -26,7 +27,7 @@ from . import _limits
 from ._deep import bind_twin
 from ._effects import external_effects as _external_effects
 from ._effects import external_reads as _external_reads
-from ._errors import add_note
+from ._errors import add_note, chain_to_handled, reraise
 from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
 from ._nested import nested_items, tail_items
 from ._output import Slot
@@ -44,7 +45,7 @@ class AsyncPending:
     """A deferred awaited call: an asyncio task plus where it came from."""
 
     __slots__ = ("task", "site", "name", "started", "finished", "thread", "deps", "group",
-                 "slot")
+                 "slot", "handled")
 
     def __init__(self, site: Any) -> None:
         self.site = site
@@ -56,6 +57,10 @@ class AsyncPending:
         self.thread = "event loop"
         self.deps: list[AsyncPending] = []
         self.task: asyncio.Future[Any]
+        # The exception the caller was handling when it made the call (a coroutine's
+        # own, as `sys.exc_info` sees it): what the call raises is chained to it, as
+        # in plain Python (a task starts with none).
+        self.handled = sys.exc_info()[1]
 
     def cancelled(self) -> bool:
         return self.task.cancelled()
@@ -67,7 +72,14 @@ class AsyncPending:
         return self.task.exception()
 
     async def value(self) -> Any:
-        return await asyncio.shield(self.task)
+        """The task's result, awaited without cancelling it if the caller is cancelled;
+        its exception raised with its ``__context__`` as the call left it (`reraise`)."""
+        task = self.task
+        if not task.done():
+            await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            reraise(task.exception())  # type: ignore[arg-type]
+        return task.result()
 
 
 async def _run_deferred(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
@@ -87,7 +99,7 @@ async def _run_body(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
     for dep in pending.deps:
         await asyncio.wait([dep.task])
         if dep._exception is not None:
-            raise dep._exception
+            reraise(dep._exception)
     # Resolve, but do not wait for the borrowers of the arguments: this very task is
     # one of them (a list or dict display passed to it), so waiting would never end.
     args = tuple([await inv.resolve(a) for a in args])
@@ -97,6 +109,8 @@ async def _run_body(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
         # Provider limits, re-issue on 429, @wavejit.io options, progress (_limits).
         return await _limits.arun(fn, args, kwargs, pending.site is not None, inv)
     except BaseException as exc:
+        if pending.handled is not None:
+            chain_to_handled(exc, pending.handled)
         if pending.site is not None:
             add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
         raise
@@ -108,8 +122,15 @@ async def _gather_tuple(inv: AsyncInvocation, items: tuple[Any, ...]) -> tuple[A
     return tuple([await inv.wait(e) for e in items])
 
 
-async def _glue(inv: AsyncInvocation, glue: Any, args: tuple[Any, ...]) -> Any:
-    return glue(*[await inv.resolve(a) for a in args])
+async def _glue(pending: AsyncPending, inv: AsyncInvocation, glue: Any,
+                args: tuple[Any, ...]) -> Any:
+    values = [await inv.resolve(a) for a in args]
+    try:
+        return glue(*values)
+    except BaseException as exc:
+        if pending.handled is not None:
+            chain_to_handled(exc, pending.handled)
+        raise
 
 
 class AsyncInvocation:
@@ -210,7 +231,7 @@ class AsyncInvocation:
             return glue(*[await self.wait(a) for a in args])
         pending = AsyncPending(None)
         pending.name = "glue"
-        pending.task = asyncio.ensure_future(_glue(self, glue, args))
+        pending.task = asyncio.ensure_future(_glue(pending, self, glue, args))
         for a in waiting:
             if self.issuing is not None:
                 self.issuing.borrows.append((a, pending, False))
@@ -550,7 +571,7 @@ class AsyncInvocation:
         self.borrowed.clear()
         for pending in self.spawned[start:end]:
             if self._undelivered(pending._exception):
-                raise pending._exception  # type: ignore[misc]
+                reraise(pending._exception)  # type: ignore[arg-type]
 
     async def fail(self, exc: BaseException) -> BaseException:
         start, end = self.settled, len(self.spawned)
@@ -623,3 +644,8 @@ def _untouchable(inv: AsyncInvocation, fn: Any, args: tuple[Any, ...],
     ):
         return False
     return all(is_shareable(a, safe) for a in (*args, *kwargs.values()))
+
+
+# `op_Add` & co.: the rewrite's glue for an operator over two names (`_rewrite.later`).
+for _name, _fn in BINARY_OPERATORS.items():
+    setattr(AsyncInvocation, "op_" + _name, staticmethod(_fn))

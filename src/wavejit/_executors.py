@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._errors import CancelledError
+from ._errors import CancelledError, reraise
 
 __all__ = [
     "Executor",
@@ -186,7 +186,7 @@ class Task(Generic[T]):
         if self._state != _FINISHED and not self.wait(timeout):
             raise TimeoutError(f"{self!r} did not finish within {timeout} s")
         if self._exception is not None:
-            raise self._exception
+            reraise(self._exception)
         if self._state == _CANCELLED:
             raise CancelledError(f"{self!r} was cancelled before it started")
         return self._result  # type: ignore[no-any-return]

@@ -86,6 +86,45 @@ def _call(method: str, *args: ast.expr, keywords: list[ast.keyword] | None = Non
                     keywords or [])
 
 
+_OPERANDS = (ast.Name, ast.Constant)
+
+
+def _copy_operand(node: ast.expr) -> ast.expr:
+    if isinstance(node, ast.Name):
+        return ast.Name(node.id, _LOAD)
+    return ast.Constant(node.value)  # type: ignore[attr-defined]
+
+
+def _is_hook_call(node: ast.expr, method: str) -> bool:
+    """Is `node` the hook call ``_wj_inv.<method>(...)``?"""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+        node.func.attr == method and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == INV)
+
+
+def _method_call(node: ast.Call, site: ast.expr) -> ast.expr | None:
+    """``_wj_inv.method_call(i, r, "strip", x)`` for a method call on a local that may
+    be pending, when its site is ``_wj_inv.call(i, _wj_inv.method(r, "strip"), x)``
+    with the call's own names and constants as arguments: the runtime makes the
+    continuation or the call (`Invocation.method_call`). Else None: the rewrite keeps
+    ``later(lambda r, x: r.strip(x), r, x) if pending(r) else <site>``."""
+    attr = node.func.attr  # type: ignore[attr-defined]
+    if node.keywords or (attr.startswith("__") and not attr.endswith("__")) or not (
+        _is_hook_call(site, "call") and not site.keywords  # type: ignore[attr-defined]
+    ):
+        return None  # (a private name is mangled by the compiler; getattr would not)
+    index, method, *args = site.args  # type: ignore[attr-defined]
+    if not _is_hook_call(method, "method") or len(args) != len(node.args):
+        return None
+    for given, passed in zip(node.args, args, strict=True):
+        if isinstance(given, ast.Name):
+            if not (isinstance(passed, ast.Name) and passed.id == given.id):
+                return None
+        elif not (isinstance(given, ast.Constant) and isinstance(passed, ast.Constant)):
+            return None
+    return _at(_call("method_call", index, *method.args, *args), node)
+
+
 def _stmt(method: str, *args: ast.expr) -> ast.Expr:
     return ast.Expr(_call(method, *args))
 
@@ -564,8 +603,12 @@ class _Rewriter:
                 if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (
                     self.is_candidate(node)
                 ):  # `db = DB(); db.load(1)`: if `db` has arrived, a call like any other
+                    site = self.call_site(node, lazy)
+                    compact = _method_call(node, site)
+                    if compact is not None:
+                        return compact
                     test = _call("pending", ast.Name(func.value.id, ast.Load()))
-                    return _at(ast.IfExp(test, glue, self.call_site(node, lazy)), node)
+                    return _at(ast.IfExp(test, glue, site), node)
                 return glue
             fresh = self.fresh_chain(node)
             if fresh is not None:
@@ -689,8 +732,18 @@ class _Rewriter:
         return _at(_call("later", ast.Lambda(params, body),
                          self.expr(root, True)), node)
     def later(self, node: ast.expr) -> ast.expr:
-        """``_wj_inv.later(lambda a, b: <node>, a, b)``: the names are bound now."""
+        """``_wj_inv.later(lambda a, b: <node>, a, b)``: the names are bound now.
+
+        An operator over two names or constants (``m + r``) is the operator itself:
+        ``_wj_inv.later(_wj_inv.op_Add, m, r)`` (``operator.add`` is ``+``), which
+        spares the compile a code object per glue."""
         # (`node` is glue, see `is_glue`: its names were collected already.)
+        if isinstance(node, ast.BinOp) and isinstance(node.left, _OPERANDS) and isinstance(
+            node.right, _OPERANDS
+        ):
+            op = ast.Attribute(ast.Name(INV, _LOAD), "op_" + type(node.op).__name__, _LOAD)
+            return _at(_call("later", op, _copy_operand(node.left),
+                             _copy_operand(node.right)), node)
         names = sorted(set(self._glue_names[id(node)][0]))
         params = ast.arguments([], [ast.arg(n) for n in names], None, [], [], None, [])
         return _at(_call(

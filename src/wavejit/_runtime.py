@@ -50,7 +50,7 @@ from ._deep import bind_twin
 from ._deep import has_something_to_overlap as overlaps_inside
 from ._effects import external_effects as _external_effects
 from ._effects import external_reads as _external_reads
-from ._errors import CancelledError, InvocationTimeout, add_note
+from ._errors import CancelledError, InvocationTimeout, add_note, chain_to_handled, reraise
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
 from ._issue import (
@@ -80,13 +80,14 @@ __all__ = ["Pending", "Invocation", "is_shareable"]
 
 _thread_time = time.thread_time
 _perf_counter = time.perf_counter
+_exc_info = sys.exc_info
 
 
 class Pending(Task[Any]):
     """A deferred call's future. Its value is the call's return value."""
 
     __slots__ = ("site", "deps", "cpu", "measure", "_inv", "group", "gated", "effects",
-                 "slot", "after", "jplan", "journal", "__weakref__")
+                 "slot", "after", "jplan", "journal", "handled", "__weakref__")
 
     def __init__(self, inv: Invocation, site: Any, fn: Callable[..., Any],
                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -108,6 +109,9 @@ class Pending(Task[Any]):
         # applier of another call's journal has the plan and no journal.
         self.jplan: Any = None
         self.journal: list[tuple[Any, ...]] | None = None
+        # The exception the caller was handling when it made the call: plain Python
+        # chains the first exception the call raises to it (`chain_to_handled`).
+        self.handled = _exc_info()[1]
 
     def wait(self, timeout: float | None = None) -> bool:
         """As `Task.wait`; under ``jit(timeout=...)``, the caller's wait ends at the
@@ -184,7 +188,7 @@ def _call_body(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
         # and this invocation is settling: its success proves nothing).
         dep.wait()
         if dep._exception is not None:
-            raise dep._exception
+            reraise(dep._exception)
         if dep._state == _CANCELLED:
             raise CancelledError(f"{dep!r}, which {pending!r} depends on, was cancelled")
     if inv.has_pending_args(args, kwargs):
@@ -192,15 +196,19 @@ def _call_body(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
         kwargs = {k: inv.resolve(v) for k, v in kwargs.items()}
     wall0, cpu0 = _perf_counter(), _thread_time()
     pending.started = wall0  # the call itself, after its dependencies
-    # A waiter may run this call while it handles an exception of its own (settling
-    # after a failure): what the call raises must not be chained to that one.
-    handling = sys.exc_info()[1]
+    # The thread running the call may be handling an exception that the caller was
+    # not handling when it made the call (a waiter settling after a failure), or none
+    # where the caller was (a worker): what the call raises is chained as in plain Python.
+    handling = _exc_info()[1]
     try:
         # Provider limits, re-issue on 429, @wavejit.io options, progress (_limits).
         return _run_limited(fn, args, kwargs, pending.site is not None, inv)
     except BaseException as exc:
-        if handling is not None:
-            _unchain(exc, handling)
+        if handling is not pending.handled:
+            if handling is not None:
+                _unchain(exc, handling)
+            if pending.handled is not None:
+                chain_to_handled(exc, pending.handled)
         if pending.site is not None:
             add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
         raise
@@ -225,6 +233,15 @@ def _unchain(exc: BaseException, outer: BaseException) -> None:
 
 def _make_tuple(*items: Any) -> tuple[Any, ...]:
     return items
+
+
+@functools.lru_cache(maxsize=256)
+def _method_glue(name: str) -> Callable[..., Any]:
+    """``obj.name(*args)`` as a function of ``(obj, *args)``: a continuation's glue."""
+    def glue(obj: Any, *args: Any) -> Any:
+        return getattr(obj, name)(*args)
+    glue.__qualname__ = glue.__name__ = f"<{name}>"
+    return glue
 
 
 BINARY_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -578,6 +595,15 @@ class Invocation:
         pending.name = "glue"
         self._continue(pending, waiting)
         return pending
+
+    def method_call(self, site_index: int, obj: Any, name: str, *args: Any) -> Any:
+        """``obj.name(*args)`` at candidate site `site_index`, `obj` a local that may
+        hold a call's result: a continuation if it has not arrived (`later`), else a
+        call like any other (`call`). (The rewrite's compact form of ``later(lambda
+        obj: obj.name(...), ...) if pending(obj) else call(...)``.)"""
+        if type(obj) is Pending and obj._state < _FINISHED:
+            return self.later(_method_glue(name), obj, *args)
+        return self.call(site_index, self.method(obj, name), *args)
 
     @staticmethod
     def pending(x: Any) -> bool:
@@ -1041,7 +1067,7 @@ class Invocation:
         pending.run()
         if pending._exception is not None:
             self.delivered[id(pending._exception)] = pending._exception
-            raise pending._exception
+            reraise(pending._exception)
 
     def _commit_before(self, call: Pending) -> None:
         """Wait for the deferred calls spawned so far; raise the first failure among
@@ -1186,7 +1212,7 @@ class Invocation:
         self._release_settled()
         for pending in spawned[start:]:
             if self._undelivered(pending._exception):
-                raise pending._exception  # type: ignore[misc]
+                reraise(pending._exception)  # type: ignore[arg-type]
 
     def fail(self, exc: BaseException) -> BaseException:
         """The body raised `exc`: settle every outstanding call and say what to raise.
@@ -1278,6 +1304,11 @@ class Invocation:
         # Every call spawned so far has finished: nothing holds borrowed objects now.
         if self.borrowed:
             self.borrowed.clear()
+
+
+# `op_Add` & co.: the rewrite's glue for an operator over two names (`_rewrite.later`).
+for _name, _fn in BINARY_OPERATORS.items():
+    setattr(Invocation, "op_" + _name, staticmethod(_fn))
 
 
 def _observe_spans(spawned: list[Pending]) -> None:
