@@ -9,7 +9,8 @@
   and Hypothesis (about a million tracked objects), and one oldest-generation
   collection of them took ~0.5 s: when one fell inside a timed first call, a test
   measuring overlap failed (seen twice on ``test_async_fan_outs``, 0.74 s against
-  0.3 s, never alone). Collections then walk only what this module made.
+  0.3 s, never alone). Collections then walk only what this module made; after
+  it, the heap is unfrozen (what died meanwhile is collected as usual).
 * ``fresh_measurements`` (autouse) -- forgets the process-wide callee measurements
   before each test, so what one test measured (a helper promoted to I/O, or demoted
   as CPU-bound) never changes what another defers: outcomes do not depend on order.
@@ -83,9 +84,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 
 
 @pytest.fixture(autouse=True, scope="module")
-def settled_heap() -> None:
+def settled_heap() -> Iterator[None]:
     gc.collect()
     gc.freeze()
+    yield
+    gc.unfreeze()  # what dies later is collected as before (a client's sockets, closed)
 
 
 @pytest.fixture(autouse=True)
