@@ -77,8 +77,9 @@ class AsyncPending:
         task = self.task
         if not task.done():
             await asyncio.wait([task])
-        if not task.cancelled() and task.exception() is not None:
-            reraise(task.exception())  # type: ignore[arg-type]
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            reraise(exc)
         return task.result()
 
 
@@ -109,8 +110,7 @@ async def _run_body(pending: AsyncPending, inv: AsyncInvocation, fn: Any,
         # Provider limits, re-issue on 429, @wavejit.io options, progress (_limits).
         return await _limits.arun(fn, args, kwargs, pending.site is not None, inv)
     except BaseException as exc:
-        if pending.handled is not None:
-            chain_to_handled(exc, pending.handled)
+        chain_to_handled(exc, pending.handled)
         if pending.site is not None:
             add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
         raise
@@ -128,8 +128,7 @@ async def _glue(pending: AsyncPending, inv: AsyncInvocation, glue: Any,
     try:
         return glue(*values)
     except BaseException as exc:
-        if pending.handled is not None:
-            chain_to_handled(exc, pending.handled)
+        chain_to_handled(exc, pending.handled)
         raise
 
 

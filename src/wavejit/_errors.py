@@ -56,7 +56,7 @@ def reraise(exc: BaseException) -> NoReturn:
         exc.__context__ = context
 
 
-def chain_to_handled(exc: BaseException, handled: BaseException) -> None:
+def chain_to_handled(exc: BaseException, handled: BaseException | None) -> None:
     """Make the link plain Python made when its caller was handling `handled` as it made
     the call (which then ran where nothing was handled): the first exception raised in
     the call, the end of `exc`'s context chain, gets `handled` as its context.
@@ -64,6 +64,8 @@ def chain_to_handled(exc: BaseException, handled: BaseException) -> None:
     Nothing changes if `handled` is already on the chain (the call re-raised it), or if
     the link would close a cycle (one of the chain's exceptions is on `handled`'s own
     chain: CPython would cut that link instead, which this does not imitate)."""
+    if handled is None:  # the caller handled nothing: nothing to link
+        return
     chain: set[int] = set()
     end = exc
     while True:

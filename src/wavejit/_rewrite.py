@@ -731,6 +731,7 @@ class _Rewriter:
         params = ast.arguments([], [ast.arg("_wj_v")], None, [], [], None, [])
         return _at(_call("later", ast.Lambda(params, body),
                          self.expr(root, True)), node)
+
     def later(self, node: ast.expr) -> ast.expr:
         """``_wj_inv.later(lambda a, b: <node>, a, b)``: the names are bound now.
 

@@ -207,8 +207,7 @@ def _call_body(pending: Pending, fn: Callable[..., Any], args: tuple[Any, ...],
         if handling is not pending.handled:
             if handling is not None:
                 _unchain(exc, handling)
-            if pending.handled is not None:
-                chain_to_handled(exc, pending.handled)
+            chain_to_handled(exc, pending.handled)
         if pending.site is not None:
             add_note(exc, f"wavejit: raised by the deferred call at {pending.site.label}")
         raise
