@@ -4,6 +4,11 @@
   there before, other than the workers of wavejit's shared pool (which live for the
   process by design). Threads get a grace period to finish exiting.
 * ``private_pool`` -- a factory of private `ThreadExecutor` s, shut down after the test.
+* ``closing`` -- ``client = closing(openai.OpenAI(...))`` closes the client after the
+  test, as a user's ``with`` block would: an unclosed client's sockets are finalized by
+  whichever later garbage collection finds them, and the ResourceWarning fails an
+  unrelated test (seen on 3.13: eight sockets of a ``test_production`` client, at the
+  next module's start).
 * ``settled_heap`` (autouse, per module) -- collects, then freezes, what earlier
   modules left on the heap (`gc.freeze`): the full suite imports Ray, Dask, LangChain
   and Hypothesis (about a million tracked objects), and one oldest-generation
@@ -109,6 +114,19 @@ def no_leaked_threads() -> Iterator[None]:
             break
         time.sleep(0.01)
     assert not leaked, f"the test left threads running: {[t.name for t in leaked]}"
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    opened: list[Any] = []
+
+    def register(client: Any) -> Any:
+        opened.append(client)
+        return client
+
+    yield register
+    for client in reversed(opened):
+        client.close()
 
 
 @pytest.fixture

@@ -76,13 +76,14 @@ with RateLimitedServer(cap=8, latency=0.03, retry_after=0.05) as server:
 
 
 @pytest.mark.parametrize("max_retries", [0, 2], ids=["max_retries=0", "sdk-default"])
-def test_rate_limited_provider_same_answers_and_faster(max_retries: int) -> None:
+def test_rate_limited_provider_same_answers_and_faster(max_retries: int,
+                                                       closing: Callable[[Any], Any]) -> None:
     with RateLimitedServer(cap=8, latency=0.03, retry_after=0.05) as server, \
             subprocess.Popen([sys.executable, "-c", _PLAIN_PEER], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True) as peer:
         assert peer.stdin is not None and peer.stdout is not None
-        client = openai.OpenAI(base_url=server.base_url, api_key="x",
-                               max_retries=max_retries)
+        client = closing(openai.OpenAI(base_url=server.base_url, api_key="x",
+                                       max_retries=max_retries))
         ask = _asker(client)
 
         def fan_out(qs: list[str]) -> list[str]:
@@ -114,9 +115,10 @@ def test_rate_limited_provider_same_answers_and_faster(max_retries: int) -> None
 
 # "trace" measures each callee inline on its first calls: those take slots too.
 @pytest.mark.parametrize("strategy", ["auto", "trace"])
-def test_user_max_concurrency_holds_across_concurrent_invocations(strategy: str) -> None:
+def test_user_max_concurrency_holds_across_concurrent_invocations(strategy: str,
+                                                                  closing: Callable[[Any], Any]) -> None:
     with RateLimitedServer(cap=1000, latency=0.02) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        client = closing(openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0))
         ask = _asker(client)
         wavejit.limit(client, max_concurrency=5)
 
@@ -148,11 +150,11 @@ def test_user_max_concurrency_holds_across_concurrent_invocations(strategy: str)
         assert f"127.0.0.1:{server.port}: limit 5" in str(fan_out.explain())
 
 
-def test_refusal_plain_would_see_is_raised_not_retried_forever() -> None:
+def test_refusal_plain_would_see_is_raised_not_retried_forever(closing: Callable[[Any], Any]) -> None:
     # Every request is refused: plain raises RateLimitError, so must the jit (a lone
     # call refused is not re-issued: plain Python would have been refused too).
     with RateLimitedServer(cap=0, latency=0.01, retry_after=0.01) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        client = closing(openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0))
         ask = _asker(client)
 
         def one(q: str) -> str:
@@ -656,7 +658,7 @@ def test_progress_bar_counts_deferred_calls() -> None:
     assert f"{bar.total}/{bar.total}" in out.getvalue()
 
 
-def test_log_records(caplog: pytest.LogCaptureFixture) -> None:
+def test_log_records(caplog: pytest.LogCaptureFixture, closing: Callable[[Any], Any]) -> None:
     def fetch(i: int) -> int:
         time.sleep(0.005)
         return i
@@ -668,7 +670,7 @@ def test_log_records(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="wavejit"):
         fan_out(3)
         with RateLimitedServer(cap=100, latency=0.01) as server:
-            client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+            client = closing(openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0))
             wavejit.limit(client, max_concurrency=1)
             ask = _asker(client)
 
@@ -744,9 +746,10 @@ def test_async_cancellation_cancels_deferred_tasks_at_once() -> None:
     assert finished == []  # every deferred task was cancelled, as plain's await is
 
 
-def test_nested_jit_under_a_provider_limit_of_one_does_not_deadlock() -> None:
+def test_nested_jit_under_a_provider_limit_of_one_does_not_deadlock(
+        closing: Callable[[Any], Any]) -> None:
     with RateLimitedServer(cap=100, latency=0.01) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        client = closing(openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0))
         ask = _asker(client)
         wavejit.limit(client, max_concurrency=1)
 

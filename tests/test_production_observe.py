@@ -12,7 +12,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -137,11 +138,11 @@ def test_fallbacks_to_plain_are_logged(caplog: pytest.LogCaptureFixture) -> None
 
 
 def test_throttling_refusals_and_reissues_are_logged(
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, closing: Callable[[Any], Any]) -> None:
     # A server taking 2 requests at once: the fan-out is refused, the limit shrinks,
     # and the refused calls are issued again.
     with RateLimitedServer(cap=2, latency=0.02, retry_after=0.01) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        client = closing(openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0))
 
         def ask(q: str) -> str:
             reply = client.chat.completions.create(
