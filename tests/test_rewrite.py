@@ -219,7 +219,7 @@ def test_the_collector_is_paused_during_a_compile_and_restored_after(
     import gc
     import threading
 
-    from wavejit import _compile
+    from wavejit import _astlock, _compile
 
     fn = cast(types.FunctionType, _two_calls)
     seen: list[bool] = []
@@ -251,7 +251,29 @@ def test_the_collector_is_paused_during_a_compile_and_restored_after(
         t.start()
     for t in threads:
         t.join()
-    assert gc.isenabled() and _compile._gc_pausers == 0
+    assert gc.isenabled() and _astlock._gc_pausers == 0
+
+
+@pytest.mark.parametrize("racy", [True, False], ids=["3.11.0-3.11.7,3.12.0-3.12.1", "other"])
+def test_the_ast_guard_pauses_the_collector_only_where_conversions_race(
+        monkeypatch: pytest.MonkeyPatch, racy: bool) -> None:
+    # On the CPython versions with gh-106905, a garbage collection inside a parse can
+    # switch threads half-way through its conversion; the guard pauses the collector
+    # (nested entries, on several threads, resume it once). Elsewhere it only locks.
+    import gc
+
+    from wavejit import _astlock
+
+    monkeypatch.setattr(_astlock, "_RACY", racy)
+    assert gc.isenabled()
+    with _astlock.AST_LOCK:
+        assert gc.isenabled() is not racy
+        with _astlock.AST_LOCK:  # reentrant
+            assert gc.isenabled() is not racy
+            tree = ast.parse("x = [1, (2, {3: f'{4}'})]")
+        assert gc.isenabled() is not racy
+    assert gc.isenabled() and _astlock._gc_pausers == 0
+    assert compile(tree, "<guard>", "exec") is not None
 
 
 # -- compact glue: an operator's own function, a method call decided at run time ------

@@ -12,17 +12,14 @@ original.
 from __future__ import annotations
 
 import ast
-import contextlib
 import copy
-import gc
 import inspect
 import sys
-import threading
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from ._astlock import AST_LOCK
+from ._astlock import AST_LOCK, gc_paused
 from ._rewrite import RewriteResult, Unsupported, position, rewrite
 from ._source import NoSource, function_def
 from ._withs import transparent
@@ -60,40 +57,8 @@ def compile_function(
     `hooked`: if given, the (line, column) positions of the only calls that stay
     candidate sites (tier 1); every other call is a plain call.
     """
-    with _gc_paused():
+    with gc_paused():  # (see there: 5% of a 51-line function's compile)
         return _compile_function(fn, begin, hooked, speculate)
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0  # compiles running now; the outermost one that paused it resumes it
-_gc_resume = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a compile runs.
-
-    A compile allocates a few thousand AST nodes, which are containers: each 700 of
-    them start a young-generation collection, and every tenth of those an older one,
-    which in a process with a large heap (an SDK, pydantic models) walks all of it.
-    Python's own ``compile()`` allocates no such objects. The trees hold no reference
-    cycles, so reference counting frees them; collection resumes when the last compile
-    running ends, if it was on before the first began (5% of the 51-line function's
-    compile in the benchmark's small process).
-    """
-    global _gc_pausers, _gc_resume
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_resume = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_resume:
-                gc.enable()
 
 
 def _compile_function(
@@ -149,7 +114,8 @@ def _compile_function(
                 module_code = compile(module, filename, "exec", dont_inherit=True)
         except TypeError:  # pragma: no cover - a node the rewrite left unpositioned
             ast.fix_missing_locations(module)  # (tests/test_rewrite.py checks it does not)
-            module_code = compile(module, filename, "exec", dont_inherit=True)
+            with AST_LOCK:
+                module_code = compile(module, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, TypeError) as exc:  # pragma: no cover - a rewrite bug
         raise Unsupported(f"the rewritten code does not compile ({exc})") from None
     inner = _find_code(module_code, _DEF_NAME)
