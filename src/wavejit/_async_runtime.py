@@ -28,7 +28,7 @@ from ._deep import bind_twin
 from ._effects import external_effects as _external_effects
 from ._effects import external_reads as _external_reads
 from ._errors import add_note, chain_to_handled, reraise
-from ._issue import HoistFailure, IssueGroup, StopIssue, materialized_items
+from ._issue import IssueGroup, IssueHooks, StopIssue, materialized_items
 from ._nested import nested_items, tail_items
 from ._output import Slot
 from ._output import begin as _begin_output
@@ -132,7 +132,7 @@ async def _glue(pending: AsyncPending, inv: AsyncInvocation, glue: Any,
         raise
 
 
-class AsyncInvocation:
+class AsyncInvocation(IssueHooks):
     """One call of a jitted ``async def``: its tasks and their bookkeeping."""
 
     def __init__(self, code: Any, sequential: bool = False) -> None:
@@ -300,15 +300,6 @@ class AsyncInvocation:
             pending.task.cancel()
         self.unlinked.remove(group)
 
-    def issue_failed(self, group: IssueGroup, exc: BaseException) -> None:
-        group.failure = exc
-        self.issue_commit(group)
-
-    def hoist_failed(self, group: IssueGroup, exc: BaseException) -> HoistFailure:
-        group.failure = exc
-        group.hoist_failure = True
-        return HoistFailure(exc)
-
     def issue_end(self, items: list[Any], issued: list[Any], progress: Any) -> Any:
         self.issuing = None
         if issued and issued[-1][0].failure is not None:
@@ -329,12 +320,6 @@ class AsyncInvocation:
                 await self.wait(pending)
         return tuple([await self.wait(v) if i < count and type(v) is AsyncPending else v
                       for i, v in enumerate(values)])
-
-    def take(self, group: IssueGroup, index: int, value: Any) -> Any:
-        self._link(group, index)
-        if type(value) is HoistFailure:
-            raise value.exc
-        return value
 
     def _link(self, group: IssueGroup, index: int) -> None:
         if index >= len(group.parts):

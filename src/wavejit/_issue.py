@@ -34,7 +34,7 @@ from typing import Any
 
 from ._output import Slot
 
-__all__ = ["StopIssue", "IssueGroup", "HoistFailure", "Progress", "is_progress_bar",
+__all__ = ["StopIssue", "IssueGroup", "HoistFailure", "IssueHooks", "Progress", "is_progress_bar",
            "materialized_items"]
 
 
@@ -49,6 +49,36 @@ class HoistFailure:
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+class IssueHooks:
+    """The issue hooks the sync and async invocations share (mixed into both)."""
+
+    __slots__ = ()
+
+    def issue_commit(self, group: IssueGroup) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _link(self, group: IssueGroup, index: int) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def issue_failed(self, group: IssueGroup, exc: BaseException) -> None:
+        """The item's prefix raised: raise it when the item is retired."""
+        group.failure = exc
+        self.issue_commit(group)
+
+    def hoist_failed(self, group: IssueGroup, exc: BaseException) -> HoistFailure:
+        """A hoisted call's arguments raised: raise it where the call is taken."""
+        group.failure = exc
+        group.hoist_failure = True
+        return HoistFailure(exc)
+
+    def take(self, group: IssueGroup, index: int, value: Any) -> Any:
+        """A hoisted call's place in program order: link it; its value (maybe pending)."""
+        self._link(group, index)
+        if type(value) is HoistFailure:
+            raise value.exc
+        return value
 
 
 class IssueGroup:

@@ -54,8 +54,8 @@ from ._errors import CancelledError, InvocationTimeout, add_note, chain_to_handl
 from ._executors import _CANCELLED, _FINISHED, Task
 from ._hints import callee_key, is_io_client_type
 from ._issue import (
-    HoistFailure,
     IssueGroup,
+    IssueHooks,
     Progress,
     StopIssue,
     is_progress_bar,
@@ -274,7 +274,7 @@ def _timed_out(inv: Invocation) -> InvocationTimeout:
         " seconds; its deferred calls not started were cancelled", invocation=inv)
 
 
-class Invocation:
+class Invocation(IssueHooks):
     """One call of a jitted function: its deferred calls and their bookkeeping."""
 
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
@@ -968,17 +968,6 @@ class Invocation:
         group.commit()
         self.unlinked.remove(group)
 
-    def issue_failed(self, group: IssueGroup, exc: BaseException) -> None:
-        """The item's prefix raised: raise it when the item is retired."""
-        group.failure = exc
-        self.issue_commit(group)
-
-    def hoist_failed(self, group: IssueGroup, exc: BaseException) -> HoistFailure:
-        """A hoisted call's arguments raised: raise it where the call is taken."""
-        group.failure = exc
-        group.hoist_failure = True
-        return HoistFailure(exc)
-
     def issue_end(self, items: list[Any], issued: list[Any], progress: Any) -> Any:
         """The items not issued ahead, to run through the ordinary loop in order (a
         progress bar yields them itself, after the retired ones)."""
@@ -1012,13 +1001,6 @@ class Invocation:
                 self.wait(pending)
         return tuple(self.wait(v) if i < count and type(v) is Pending else v
                      for i, v in enumerate(values))
-
-    def take(self, group: IssueGroup, index: int, value: Any) -> Any:
-        """A hoisted call's place in program order: link it; its value (maybe pending)."""
-        self._link(group, index)
-        if type(value) is HoistFailure:
-            raise value.exc
-        return value
 
     def _link(self, group: IssueGroup, index: int) -> None:
         """Put part `index` of `group` in program order: into ``spawned``, its borrows
