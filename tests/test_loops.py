@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import overlap
 import wavejit
 
 LATENCY = 0.05
@@ -1104,3 +1105,48 @@ def test_nested_loops_over_a_list_a_call_returned() -> None:
     got, _, _, _, jitted = run(nested_over_a_local_list, ["a", "b"])
     assert got == ["AP", "AQ", "BP", "BQ"]
     assert "status: rewritten" in str(jitted.explain())  # not a fallback to plain
+
+
+# -- an unknown helper handed an I/O client, in a loop, from the first call -----------
+
+
+def summarize_with(client: Any, model: str, document: str) -> str:
+    # The scan cannot tell what `client` is, so this helper "may mutate its arguments";
+    # at run time they are a shareable client and strings: nothing of the caller's.
+    reply = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": f"Summarize: {document}"}])
+    return reply.choices[0].message.content or ""
+
+
+def summarize_all(client: Any, documents: list[str]) -> list[str]:
+    summaries = []
+    for document in documents:
+        summaries.append(summarize_with(client, "gpt-a", document))
+    return summaries
+
+
+@pytest.mark.concurrency
+def test_a_loop_of_an_unknown_helper_handed_a_client_overlaps_on_its_first_call(
+        closing: Callable[[Any], Any]) -> None:
+    # Issued ahead from the first call (it used to run in order while measured: an
+    # unknown callee whose arguments it may mutate). Real OpenAI client, loopback server.
+    import openai
+
+    from wavejit.bench.latency import LatencyModel
+    from wavejit.bench.server import BenchServer
+
+    latency = 0.2
+    model = LatencyModel(llm=latency, api=latency, fetch=latency, per_token=0.0, jitter=0.0)
+    with BenchServer(model) as server:
+        client = closing(openai.OpenAI(base_url=server.base_url + "/v1", api_key="x",
+                                       max_retries=0))
+        docs = [f"document {i}" for i in range(6)]
+        expected = summarize_all(client, docs)
+        jitted = wavejit.jit(summarize_all)
+        start = time.perf_counter()
+        assert jitted(client, docs) == expected
+        wall = time.perf_counter() - start
+    # Six requests of 0.2 s: 1.2 s in order; overlapped ~0.2 s plus the client's and
+    # this process's server's Python. 0.7 s leaves room for a loaded machine.
+    assert wall < 0.7, f"took {wall:.3f} s: the calls did not overlap"
+    overlap.assert_overlapped(jitted, deferred=6, together=3)

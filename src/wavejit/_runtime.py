@@ -492,13 +492,15 @@ class Invocation(IssueHooks):
             if journaled is not None:
                 return journaled
         if self.issuing is not None and (decision.effects or _external_effects(fn)) and not (
-            decision.defer and self._untouchable(fn, args, kwargs)
+            (decision.defer or decision.profile and _passes_io_client(args, kwargs))
+            and self._untouchable(fn, args, kwargs)
             and _external_effects(fn) is None  # writes a file: in order, when retired
         ):
             # Issued ahead of the loop body's earlier iterations, it could change what
             # they see: it runs inline, in program order, when its item is retired.
             # (A deferred call handed only immutable values and shareable clients
-            # cannot change anything of ours, whatever the scan could not see.)
+            # cannot change anything of ours, whatever the scan could not see; nor can
+            # an unknown callee handed an I/O client, deferred below from its first call.)
             if decision.info.writes_globals:  # what any later call may read
                 self.issuing.effects = True
             return self._defer(site, decision, fn, args, kwargs, gated=True)

@@ -18,7 +18,8 @@ concurrently, and from which call on.
   a hint (then confirmed or demoted by timing). A map over a collection with one
   unknown callee needs no speculation: its first call is measured and the rest of
   the map deferred.
-* ``auto`` - picks one from the function's features (`select`).
+* ``auto`` - picks one from the function's features (`select`); ``trace`` only when
+  asked for.
 """
 
 from __future__ import annotations
@@ -130,7 +131,11 @@ def select(features: FunctionFeatures) -> tuple[Strategy, str]:
     """The ``auto`` rule, on real features (AST and static analysis, not text).
 
     Known I/O -> io_aware (the first call is already concurrent); an ensemble or map
-    shape -> enhanced; an Operator's forward -> structural; otherwise trace.
+    shape -> enhanced; an Operator's forward -> structural; otherwise io_aware too:
+    what the compile could not resolve (``orchestrator.process(task)``, a method of a
+    local object) is often a helper whose source, scanned at its first call, shows I/O;
+    `trace` would ignore that hint and run the whole first call in order, measuring.
+    (Callees with no hint are measured either way: the two differ only in hints.)
     """
     if features.static_io_sites:
         return STRATEGIES["io_aware"], "known I/O callees: static hints, confirmed by timing"
@@ -138,5 +143,6 @@ def select(features: FunctionFeatures) -> tuple[Strategy, str]:
         return STRATEGIES["enhanced"], "ensemble shape (calls a loop variable) without known I/O"
     if features.operator:
         return STRATEGIES["structural"], "an Operator's forward: composition decides"
-    return STRATEGIES["trace"], "nothing known statically: learn from one profiled run"
+    return STRATEGIES["io_aware"], ("nothing known statically: each callee judged at its "
+                                    "first call (its source scanned; unknown ones measured)")
 
