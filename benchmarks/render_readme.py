@@ -83,9 +83,10 @@ def render() -> str:
         "peer and scenario, one sample each), after importing everything and creating "
         "its clients and pool untimed: connections and threads are new for everyone, "
         "and wavejit's figure includes compiling the function and its first "
-        "measurements. Where nothing identifies a function's I/O calls statically "
-        "(`map_reduce`, `mixed`: the `trace` strategy, see `explain()`), that first call "
-        "is a profiled run that defers nothing.",
+        "measurements. Where nothing identifies a function's I/O calls at compile time "
+        "(`map_reduce`, `mixed`: the client is a parameter), each callee is judged at its "
+        "first call: a helper handed an I/O client and only immutable values is deferred "
+        "from that call on.",
         "",
         *notes,
         "",
