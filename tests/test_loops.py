@@ -1006,6 +1006,34 @@ def test_a_loop_whose_body_calls_a_global_writer_stays_in_order() -> None:
                in note for note in jitted.explain().loops), jitted.explain().loops
 
 
+tokens_used = 0  # a module-global counter, as research code keeps one
+
+
+def ask_and_count(q: str) -> str:
+    global tokens_used
+    time.sleep(LATENCY)
+    tokens_used += len(q)
+    return q.upper()
+
+
+def count_tokens(questions: list[str]) -> list[str]:
+    return [ask_and_count(q) for q in questions]
+
+
+def test_explain_names_the_global_write_that_keeps_a_call_in_order() -> None:
+    # The user sees which global, where: what to change to make the loop concurrent.
+    global tokens_used
+    tokens_used = 0
+    expected = count_tokens(["a", "bb"])
+    plain_total, tokens_used = tokens_used, 0
+    jitted = wavejit.jit(count_tokens)
+    assert jitted(["a", "bb"]) == expected and tokens_used == plain_total
+    line = ask_and_count.__code__.co_firstlineno + 3
+    reasons = [reason for _, _, reason, _ in jitted.explain().sites[0].verdicts]
+    assert any(f"writes module globals (`tokens_used` at line {line} of ask_and_count), so "
+               "it stays in program order" in reason for reason in reasons), reasons
+
+
 # -- print of a result that has not arrived (Invocation.print_later) -------------------
 
 

@@ -373,6 +373,7 @@ class CalleeInfo:
     # Globals written only to initialize them (see `Scan.lazy`): while one is unset,
     # `classify` answers with ``writes_globals`` True (and nothing caches that answer).
     lazy: tuple[tuple[dict[str, Any], str], ...] = ()
+    global_write: str | None = None  # where it writes module state (see `Scan`)
 
     def passes_assumed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """Does this call pass a parameter the scan judged by its default?"""
@@ -548,6 +549,7 @@ def _classify(fn: Any) -> CalleeInfo:
         io=True if io_reason else None,
         reason=io_reason or f"{_name(fn)}: no known I/O in its source",
         writes_globals=scan.writes_globals,
+        global_write=scan.global_write,
         lazy=scan.lazy,
         mutated=scan.mutated,
         positional=scan.positional,
@@ -603,6 +605,8 @@ class Scan:
     # Globals it (or a helper it calls) writes only to initialize them, under ``if G is
     # None:`` / ``if not G:`` (a lazy client singleton): (module globals, name) pairs.
     lazy: tuple[tuple[dict[str, Any], str], ...] = ()
+    # Where it writes module state, for explain(): "`total` at line 12 of record".
+    global_write: str | None = None
 
 
 _scan_cache: dict[Any, Scan] = {}
@@ -747,14 +751,20 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
     mutated: set[str] = set()
     unknown_mutation = False
     writes_globals = False
+    global_write: str | None = None  # the first write found, said by explain()
     lazy: set[tuple[int, str]] = set()
     lazy_refs: list[tuple[dict[str, Any], str]] = []
     initializers = _lazy_initializers(node)
     clients = _local_clients(node, fn, self_type, self_name)
     io_reason: str | None = None
 
-    def mark_root(target: ast.expr) -> None:
-        nonlocal writes_globals
+    def writes(name: str, at: ast.AST) -> None:
+        nonlocal writes_globals, global_write
+        writes_globals = True
+        if global_write is None:
+            global_write = f"`{name}` at line {getattr(at, 'lineno', '?')} of {fn.__qualname__}"
+
+    def mark_root(target: ast.expr, at: ast.AST) -> None:
         root = _root_name(target)
         if root is None:
             return
@@ -762,7 +772,7 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
             mutated.add(root)
         elif root in declared_global or (root not in local_names and root in fn.__globals__
                                          and not _immutable_global(fn.__globals__[root])):
-            writes_globals = True
+            writes(root, at)
 
     for sub in ast.walk(node):
         if isinstance(sub, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
@@ -776,15 +786,15 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
                                 lazy.add((id(fn.__globals__), t.id))
                                 lazy_refs.append((fn.__globals__, t.id))
                             continue
-                        writes_globals = True
+                        writes(t.id, sub)
                     if isinstance(t, (ast.Attribute, ast.Subscript)) and isinstance(
                         t.ctx, (ast.Store, ast.Del)
                     ):
-                        mark_root(t.value)
+                        mark_root(t.value, sub)
         elif isinstance(sub, ast.Call):
             func = sub.func
             if isinstance(func, ast.Attribute) and func.attr in _MUTATING_METHODS:
-                mark_root(func.value)
+                mark_root(func.value, sub)
             callee = _resolve(func, fn, self_type, self_name, clients)
             if callee is None and isinstance(func, ast.Name) and func.id in defaults:
                 # `generate_fn=generate_together`: judged by its default; a call that
@@ -792,14 +802,15 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
                 callee = defaults[func.id]
                 assumed.add(func.id)
             if not writes_globals and isinstance(func, ast.Attribute) and _writes_a_store(
-                    callee, func.attr):
-                writes_globals = True  # state outside the process that later calls read
+                    callee, func.attr):  # state outside the process that later calls read
+                writes(f"{ast.unparse(func)}()", sub)
             if io_reason is None:
                 io_reason = _io_reason(callee, func, fn, depth, self_type)
             inner = _global_writer_scan(callee, depth, self_type)
             if not writes_globals and inner is not None:
-                if inner.writes_globals:
-                    writes_globals = True  # a wrapper, a helper: what they call, it does
+                if inner.writes_globals:  # a wrapper, a helper: what they call, it does
+                    writes_globals = True
+                    global_write = inner.global_write
                 for ref in inner.lazy:
                     if (id(ref[0]), ref[1]) not in lazy:
                         lazy.add((id(ref[0]), ref[1]))
@@ -822,6 +833,7 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
         varargs=varargs,
         assumed=frozenset(assumed),
         lazy=tuple(lazy_refs),
+        global_write=global_write,
     )
 
 

@@ -214,8 +214,12 @@ class Site:
     def _judge_awaited(self, fn: Any) -> Decision:
         info = classify(fn)
         if info.sequential or info.writes_globals:
-            reason = info.reason if "program order" in info.reason else (
-                f"{info.reason}: stays in program order")
+            if "program order" in info.reason:
+                reason = info.reason
+            elif info.writes_globals:
+                reason = f"{info.reason}; {_globals_note(info)}"
+            else:
+                reason = f"{info.reason}: stays in program order"
             return Decision(False, False, reason, info, awaited=True)
         return Decision(True, False, "awaited call: started as a task, awaited at first "
                         "use", info, has_effects(fn), awaited=True)
@@ -236,8 +240,8 @@ class Site:
         if info.sequential:
             return Decision(False, False, info.reason, info, effects)
         if info.writes_globals:
-            return Decision(False, False, f"{info.reason}; writes module globals, so it "
-                            "stays in program order", info, effects)
+            return Decision(False, False, f"{info.reason}; {_globals_note(info)}", info,
+                            effects)
         if _is_builtin_glue(fn):
             return Decision(False, False, "builtin: never I/O", info, effects)
         measured = _measurements.get(key)
@@ -303,6 +307,12 @@ class Site:
 _TWIN_NOTE = "; its own calls are jitted too (a helper of the program)"
 _effects_cache: dict[Any, bool] = {}
 _MUTABLE_BUILTINS = (list, dict, set, bytearray)
+
+
+def _globals_note(info: CalleeInfo) -> str:
+    """Why a callee that writes module state keeps program order, and where it writes."""
+    where = f" ({info.global_write})" if info.global_write else ""
+    return f"writes module globals{where}, so it stays in program order"
 
 
 def has_effects(fn: Any) -> bool:
