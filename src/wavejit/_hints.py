@@ -739,14 +739,16 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
     # `global` and `nonlocal` names: a store to either is seen by other calls (a
     # closure's counter, `nonlocal cnt; cnt += 1`, is the caller's state), so the
     # function "writes globals": it stays in program order.
+    nodes = list(ast.walk(node))  # walked once; the helpers below read this list
     declared_global: set[str] = set()
-    for sub in ast.walk(node):
+    for sub in nodes:
         if isinstance(sub, ast.Global):
             declared_global.update(sub.names)
-    declared_global |= _own_nonlocals(node)  # (a nested def's are this one's locals)
+    if any(isinstance(sub, ast.Nonlocal) for sub in nodes):  # (rare: skip the walk)
+        declared_global |= _own_nonlocals(node)  # (a nested def's are this one's locals)
     self_name = positional[0] if self_type is not None and positional else None
     copied = _copied_params(node, params)
-    defaults = _callable_defaults(fn, node, params)
+    defaults = _callable_defaults(fn, nodes, params)
     assumed: set[str] = set()
     mutated: set[str] = set()
     unknown_mutation = False
@@ -754,8 +756,8 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
     global_write: str | None = None  # the first write found, said by explain()
     lazy: set[tuple[int, str]] = set()
     lazy_refs: list[tuple[dict[str, Any], str]] = []
-    initializers = _lazy_initializers(node)
-    clients = _local_clients(node, fn, self_type, self_name)
+    initializers = _lazy_initializers(nodes)
+    clients = _local_clients(nodes, fn, self_type, self_name)
     io_reason: str | None = None
 
     def writes(name: str, at: ast.AST) -> None:
@@ -774,7 +776,7 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
                                          and not _immutable_global(fn.__globals__[root])):
             writes(root, at)
 
-    for sub in ast.walk(node):
+    for sub in nodes:
         if isinstance(sub, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = (sub.targets if isinstance(sub, (ast.Assign, ast.Delete))
                        else [sub.target])
@@ -837,11 +839,12 @@ def _scan(fn: types.FunctionType, self_type: type | None, depth: int,
     )
 
 
-def _lazy_initializers(node: ast.AST) -> dict[int, str]:
+def _lazy_initializers(nodes: list[ast.AST]) -> dict[int, str]:
     """id(assignment) -> G for each ``G = ...`` in the body of an ``if G is None:`` or
-    ``if not G:`` (a global initialized once: after that the function only reads it)."""
+    ``if not G:`` (a global initialized once: after that the function only reads it);
+    `nodes`: the function's nodes, as `ast.walk` yields them."""
     found: dict[int, str] = {}
-    for sub in ast.walk(node):
+    for sub in nodes:
         if not isinstance(sub, ast.If):
             continue
         test = sub.test
@@ -880,6 +883,9 @@ def _copied_params(node: ast.FunctionDef | ast.AsyncFunctionDef, params: set[str
     before any other use: what the function mutates through the name is the copy."""
     copied: set[str] = set()
     mentioned: set[str] = set()
+    if not any(isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+            stmt.targets[0], ast.Name) and stmt.targets[0].id in params for stmt in node.body):
+        return copied  # (the common case: no statement could be such a copy)
     for stmt in node.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
             stmt.targets[0], ast.Name
@@ -894,12 +900,15 @@ def _copied_params(node: ast.FunctionDef | ast.AsyncFunctionDef, params: set[str
             ):
                 copied.add(name)
         mentioned |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+        if params <= mentioned:  # every parameter used: none can be copied first now
+            break
     return copied
 
 
-def _callable_defaults(fn: types.FunctionType, node: ast.FunctionDef | ast.AsyncFunctionDef,
+def _callable_defaults(fn: types.FunctionType, nodes: list[ast.AST],
                        params: set[str]) -> dict[str, Any]:
-    """Parameters whose default is a function and that the body never rebinds."""
+    """Parameters whose default is a function and that the body (`nodes`, as
+    `ast.walk` yields them) never rebinds."""
     code = fn.__code__
     names = code.co_varnames[: code.co_argcount]
     out: dict[str, Any] = {}
@@ -911,7 +920,7 @@ def _callable_defaults(fn: types.FunctionType, node: ast.FunctionDef | ast.Async
         if isinstance(value, types.FunctionType):
             out[name] = value
     if out:
-        for sub in ast.walk(node):
+        for sub in nodes:
             if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
                 out.pop(sub.id, None)
     return out
@@ -933,13 +942,14 @@ def _immutable_global(value: Any) -> bool:
                               frozenset)) or value is None
 
 
-def _local_clients(node: ast.AST, fn: types.FunctionType, self_type: type | None,
+def _local_clients(nodes: list[ast.AST], fn: types.FunctionType, self_type: type | None,
                    self_name: str | None) -> dict[str, type]:
     """Locals bound once, to a new I/O client: ``c = httpx.Client()``, ``async with
-    httpx.AsyncClient() as c`` -- name -> its class (its methods are the library's)."""
+    httpx.AsyncClient() as c`` -- name -> its class (its methods are the library's);
+    `nodes`: the function's nodes, as `ast.walk` yields them."""
     stores: dict[str, int] = {}
     made: dict[str, type] = {}
-    for sub in ast.walk(node):
+    for sub in nodes:
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             stores[sub.id] = stores.get(sub.id, 0) + 1
         pairs: list[tuple[ast.expr, ast.expr]] = []
