@@ -210,7 +210,10 @@ class ThreadExecutor:
         self.max_workers = max_workers
         self.name = name
         self._queue: queue.SimpleQueue[Task[Any] | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        # One token per idle worker: a SimpleQueue, whose put / get_nowait are C calls
+        # (a threading.Semaphore takes a Python-level Condition on each call, and the
+        # caller issuing 1,000 calls contended for it with the workers going idle).
+        self._idle: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -233,7 +236,9 @@ class ThreadExecutor:
         # first Python (about 2 ms of the deferred call's setup, before it blocks) while
         # the caller waited for the GIL to issue its next call. Started first, it
         # blocks at once in `get`, and the caller issues on.
-        if not self._idle.acquire(False):
+        try:
+            self._idle.get_nowait()
+        except queue.Empty:
             self._spawn()
         self._queue.put(task)
 
@@ -248,14 +253,14 @@ class ThreadExecutor:
             self._threads.append(thread)
 
     def _work(self) -> None:
-        get, idle = self._queue.get, self._idle
+        get, idle = self._queue.get, self._idle.put
         while True:
             task = get()
             if task is None:
                 return
             task.run()
             del task  # drop the reference before blocking in get() again
-            idle.release()
+            idle(None)
 
     def shutdown(self) -> None:
         """Stop the workers (after the queued tasks). Only for private pools and tests."""
@@ -267,7 +272,7 @@ class ThreadExecutor:
             thread.join()
         # The stopped workers' idle tokens would make the next submit think a worker
         # is waiting and start none: the pool must start afresh.
-        self._idle = threading.Semaphore(0)
+        self._idle = queue.SimpleQueue()
 
 
 class SequentialExecutor:
