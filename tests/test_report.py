@@ -3,10 +3,14 @@ kept after the function went plain says so; accurate fallback reasons."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import wavejit
 from wavejit._tiers import PLAIN_AFTER
@@ -107,3 +111,92 @@ def test_a_lambda_is_called_a_lambda() -> None:
     assert jitted(1) == 1
     assert jitted.explain().reason == ("a lambda: only a function defined with a def "
                                        "statement is rewritten")
+
+
+# -- waits that kept later calls from starting (wavejit._stalls) -----------------------
+
+RECORDS: list[str] = []
+
+
+def record(x: str) -> None:
+    RECORDS.append(x)  # writes module state: waits for its argument, in program order
+
+
+def fetch_title(q: str) -> str:
+    time.sleep(0.05)
+    return f"title of {q}"
+
+
+def fetch_answer(q: str) -> str:
+    time.sleep(0.05)
+    return f"answer to {q}"
+
+
+def title_then_answer(q: str) -> tuple[str, str]:
+    title = fetch_title(q)
+    record(title)  # waits for the title before the answer is asked for
+    answer = fetch_answer(q)
+    return title, answer
+
+
+async def atitle(q: str) -> str:
+    await asyncio.sleep(0.05)
+    return f"title of {q}"
+
+
+async def aanswer(q: str) -> str:
+    await asyncio.sleep(0.05)
+    return f"answer to {q}"
+
+
+async def atitle_then_answer(q: str) -> tuple[str, str]:
+    title = await atitle(q)
+    record(title)  # waits for the title before the answer is asked for
+    answer = await aanswer(q)
+    return title, answer
+
+
+def _line_of(fn: Any, text: str) -> int:
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def test_explain_shows_the_wait_that_kept_a_later_call_from_starting() -> None:
+    # The user sees where the function stopped for a result before making a call that
+    # could have overlapped with it: the line to move.
+    def run_sync(f: Any) -> Any:
+        return f("q")
+
+    def run_async(f: Any) -> Any:
+        return asyncio.run(f("q"))
+
+    cases: list[tuple[Any, Callable[[Any], Any], str]] = [
+        (title_then_answer, run_sync, "fetch_title(q)"),
+        (atitle_then_answer, run_async, "atitle(q)"),
+    ]
+    for fn, run, callee in cases:
+        expected = run(fn)
+        jitted = wavejit.jit(fn)
+        assert run(jitted) == expected
+        record_ = jitted.last_run
+        assert record_ is not None
+        stalls = record_.stalls
+        assert len(stalls) == 1, stalls
+        stall = stalls[0]
+        assert stall.line == f"test_report.py:{_line_of(fn, 'record(title)')}"
+        assert stall.waited_for.endswith(callee) and stall.issued_after == 1
+        assert stall.seconds > 0.02  # it waited for most of the 50 ms call
+        text = str(jitted.explain())
+        assert "waits that kept later calls from starting" in text
+        assert ("1 deferred call made after it could have run during the wait if it does "
+                "not need its result (make it first)") in text
+
+
+def test_no_wait_is_reported_when_nothing_was_made_after_it() -> None:
+    def fan_out(qs: list[str]) -> str:
+        titles = [fetch_title(q) for q in qs]
+        return " | ".join(titles)  # waits, but every call was made before
+
+    jitted = wavejit.jit(fan_out)
+    assert jitted(["a", "b"]) == fan_out(["a", "b"])
+    assert jitted.last_run is not None and jitted.last_run.stalls == []

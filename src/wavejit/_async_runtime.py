@@ -36,6 +36,7 @@ from ._output import end as _end_output
 from ._output import sink as _output_sink
 from ._runtime import _IMMUTABLE, BINARY_OPERATORS, is_shareable, unpacker_of
 from ._sites import has_effects
+from ._stalls import caller_line
 from ._traceback import trim
 
 __all__ = ["AsyncPending", "AsyncInvocation"]
@@ -147,6 +148,7 @@ class AsyncInvocation(IssueHooks):
         self.borrowed: dict[int, tuple[Any, list[tuple[AsyncPending, bool]]]] = {}
         self.deferred_count = 0
         self.started = time.perf_counter()
+        self.waits: list[tuple[str, AsyncPending, int, float]] = []  # (see `_stalls`)
         self.done = False
         self.last_commit = 0
         self.outside: list[AsyncPending] = []  # tasks writing outside (see _runtime)
@@ -377,7 +379,15 @@ class AsyncInvocation(IssueHooks):
             self._ready_or_stop(x)
         try:
             if type(x) is AsyncPending:
-                x = await x.value()
+                if not x.task.done():  # it blocks: note where (see `_stalls`)
+                    pending, line = x, caller_line()
+                    made, t0 = self.deferred_count, time.perf_counter()
+                    try:
+                        x = await pending.value()
+                    finally:
+                        self.waits.append((line, pending, made, time.perf_counter() - t0))
+                else:
+                    x = await x.value()
             if self.owned:
                 self.owned.pop(id(x), None)
             if self.borrowed:
@@ -550,7 +560,13 @@ class AsyncInvocation(IssueHooks):
         start, end = self.settled, len(self.spawned)
         if start == end:
             return
+        blocking = next((p for p in self.spawned[start:end] if p.site and not p.task.done()),
+                        None)
+        if blocking is not None:  # it blocks: note where (see `_stalls`)
+            line, made, t0 = caller_line(), self.deferred_count, time.perf_counter()
         await self._settle(self.spawned[start:end])
+        if blocking is not None:
+            self.waits.append((line, blocking, made, time.perf_counter() - t0))
         self.settled = end
         self.borrowed.clear()
         for pending in self.spawned[start:end]:

@@ -35,6 +35,7 @@ from ._observe import close_invocation_bar, want_bars
 from ._operator import Operator
 from ._report import Report, RunRecord, SiteReport
 from ._runtime import Invocation
+from ._stalls import stall_records
 from ._strategies import STRATEGIES
 from ._tiers import PLAIN_AFTER, CompiledFunction, call_records
 
@@ -215,7 +216,8 @@ class JitFunction(Generic[P, R]):
             calls = call_records(inv.spawned)
             self._last_run = RunRecord(getattr(self._fn, "__qualname__", "?"), inv.started,
                                        finished, calls, stale=self._impl is self._fn,
-                                       wasted=getattr(inv, "wasted", 0))
+                                       wasted=getattr(inv, "wasted", 0),
+                                       stalls=stall_records(inv.waits, inv.deferred_count))
         return self._last_run
 
     def explain(self) -> Report:

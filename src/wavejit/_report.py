@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["Report", "SiteReport", "RunRecord", "CallRecord"]
+__all__ = ["Report", "SiteReport", "RunRecord", "CallRecord", "Stall"]
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -42,6 +42,30 @@ class CallRecord:
 
 
 @dataclass(frozen=True)
+class Stall:
+    """The function's own code stopped to wait for a deferred call's result while
+    calls it makes later had not been issued yet: the waits that serialized them.
+
+    ``line``: where it waited (the function's line, or a helper's of the program);
+    ``waited_for``: the call (its site); ``issued_after``: deferred calls made after
+    the wait, which could have overlapped with the one waited for had the wait come
+    after them.
+    """
+
+    line: str
+    waited_for: str
+    seconds: float
+    issued_after: int
+
+    def __str__(self) -> str:
+        one = self.issued_after == 1
+        return (f"{self.line} waited {1000 * self.seconds:.0f} ms for {self.waited_for}; "
+                f"{plural(self.issued_after, 'deferred call')} made after it could have "
+                f"run during the wait if {'it does' if one else 'they do'} not need its "
+                f"result (make {'it' if one else 'them'} first)")
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """The deferred calls of one invocation, with its wall time.
 
@@ -55,6 +79,7 @@ class RunRecord:
     calls: list[CallRecord]
     stale: bool = False
     wasted: int = 0  # calls issued ahead (speculate=True) for loop items never reached
+    stalls: list[Stall] = field(default_factory=list)  # longest first (see `Stall`)
 
     @property
     def wall(self) -> float:
@@ -204,6 +229,9 @@ class Report:
             lines.append(f"  last run: {self.last_run}")
             lines.append(f"  predicted speedup (sum of calls / critical path): "
                          f"x{self.last_run.predicted_speedup:.2f}")
+            if self.last_run.stalls:
+                lines.append("  waits that kept later calls from starting (last run):")
+                lines.extend(f"    {stall}" for stall in self.last_run.stalls[:5])
         if self.limits:
             lines.append("  provider limits (process-wide):")
             lines.extend(f"    {line}" for line in self.limits)

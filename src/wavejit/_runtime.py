@@ -73,6 +73,7 @@ from ._output import end as _end_output
 from ._output import sink as _output_sink
 from ._rowmap import NOT_HANDLED, ROW_MAPS, map_ahead
 from ._sites import has_effects
+from ._stalls import caller_line
 from ._threadbound import keep_order as _keep_order
 from ._traceback import trim
 
@@ -280,7 +281,8 @@ class Invocation(IssueHooks):
     __slots__ = ("code", "executor", "spawned", "settled", "dirty", "borrowed", "owned",
                  "deferred_count", "started", "done", "last_commit", "delivered",
                  "issuing", "unlinked", "output", "_output_token", "wasted", "ahead",
-                 "_submit_task", "used", "deadline", "caller", "issue_blocked", "outside")
+                 "_submit_task", "used", "deadline", "caller", "issue_blocked", "outside",
+                 "waits")
 
     def __init__(self, code: Any, executor: Any) -> None:
         self.code = code  # the CompiledFunction: plans per site, policies
@@ -295,6 +297,9 @@ class Invocation(IssueHooks):
         self.owned: dict[int, Any] = {}
         self.deferred_count = 0
         self.started = _perf_counter()
+        # (line, call, deferred calls made by then, seconds): where this function's own
+        # code blocked on a result (see `_stalls`), for explain().
+        self.waits: list[tuple[str, Pending, int, float]] = []
         self.done = False
         self.last_commit = 0  # index of the last deferred call with effects
         # Deferred calls that write outside the process (a file, a database): a later
@@ -383,7 +388,15 @@ class Invocation(IssueHooks):
                 if self.borrowed:
                     self._wait_borrowers(x)  # glue reading it runs first
                 self.used[id(x)] = x
-                x = x.value()
+                if x._state < _FINISHED:  # it blocks: note where (see `_stalls`)
+                    pending, line = x, caller_line()
+                    made, t0 = self.deferred_count, _perf_counter()
+                    try:
+                        x = pending.value()
+                    finally:
+                        self.waits.append((line, pending, made, _perf_counter() - t0))
+                else:
+                    x = x.value()
             if self.owned:
                 self.owned.pop(id(x), None)
             if self.borrowed:
@@ -1189,8 +1202,13 @@ class Invocation(IssueHooks):
         start = self.settled
         if start == len(spawned):
             return
+        blocking = next((p for p in spawned[start:] if p._state < _FINISHED and p.site), None)
+        if blocking is not None:  # it blocks: note where (see `_stalls`)
+            line, made, t0 = caller_line(), self.deferred_count, _perf_counter()
         for pending in spawned[start:]:
             pending.wait()
+        if blocking is not None:
+            self.waits.append((line, blocking, made, _perf_counter() - t0))
         self.settled = len(spawned)
         self._release_settled()
         for pending in spawned[start:]:
