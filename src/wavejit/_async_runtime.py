@@ -17,6 +17,7 @@ calls inside an ``async def`` are never deferred: they run inline, as written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
 import sys
 import time
@@ -36,7 +37,7 @@ from ._output import end as _end_output
 from ._output import sink as _output_sink
 from ._runtime import _IMMUTABLE, BINARY_OPERATORS, is_shareable, unpacker_of
 from ._sites import has_effects
-from ._stalls import caller_line
+from ._stalls import waiting
 from ._traceback import trim
 
 __all__ = ["AsyncPending", "AsyncInvocation"]
@@ -380,12 +381,8 @@ class AsyncInvocation(IssueHooks):
         try:
             if type(x) is AsyncPending:
                 if not x.task.done():  # it blocks: note where (see `_stalls`)
-                    pending, line = x, caller_line()
-                    made, t0 = self.deferred_count, time.perf_counter()
-                    try:
-                        x = await pending.value()
-                    finally:
-                        self.waits.append((line, pending, made, time.perf_counter() - t0))
+                    with waiting(self, x):
+                        x = await x.value()
                 else:
                     x = await x.value()
             if self.owned:
@@ -562,11 +559,8 @@ class AsyncInvocation(IssueHooks):
             return
         blocking = next((p for p in self.spawned[start:end] if p.site and not p.task.done()),
                         None)
-        if blocking is not None:  # it blocks: note where (see `_stalls`)
-            line, made, t0 = caller_line(), self.deferred_count, time.perf_counter()
-        await self._settle(self.spawned[start:end])
-        if blocking is not None:
-            self.waits.append((line, blocking, made, time.perf_counter() - t0))
+        with waiting(self, blocking) if blocking is not None else contextlib.nullcontext():
+            await self._settle(self.spawned[start:end])
         self.settled = end
         self.borrowed.clear()
         for pending in self.spawned[start:end]:

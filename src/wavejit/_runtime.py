@@ -35,6 +35,7 @@ point and reports the earliest failure among them, and cancels those spawned aft
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import operator
 import sys
@@ -73,7 +74,7 @@ from ._output import end as _end_output
 from ._output import sink as _output_sink
 from ._rowmap import NOT_HANDLED, ROW_MAPS, map_ahead
 from ._sites import has_effects
-from ._stalls import caller_line
+from ._stalls import waiting
 from ._threadbound import keep_order as _keep_order
 from ._traceback import trim
 
@@ -267,6 +268,9 @@ def is_shareable(x: object, safe_types: Callable[[type], bool]) -> bool:
     return safe_types(t)
 
 
+_NO_NOTE = contextlib.nullcontext()  # a wait that does not block: nothing to note
+
+
 def _timed_out(inv: Invocation) -> InvocationTimeout:
     owner = getattr(getattr(inv.code, "compiled", None), "owner", None)
     name = getattr(owner, "__qualname__", "the jitted function")
@@ -389,12 +393,8 @@ class Invocation(IssueHooks):
                     self._wait_borrowers(x)  # glue reading it runs first
                 self.used[id(x)] = x
                 if x._state < _FINISHED:  # it blocks: note where (see `_stalls`)
-                    pending, line = x, caller_line()
-                    made, t0 = self.deferred_count, _perf_counter()
-                    try:
-                        x = pending.value()
-                    finally:
-                        self.waits.append((line, pending, made, _perf_counter() - t0))
+                    with waiting(self, x):
+                        x = x.value()
                 else:
                     x = x.value()
             if self.owned:
@@ -1203,12 +1203,9 @@ class Invocation(IssueHooks):
         if start == len(spawned):
             return
         blocking = next((p for p in spawned[start:] if p._state < _FINISHED and p.site), None)
-        if blocking is not None:  # it blocks: note where (see `_stalls`)
-            line, made, t0 = caller_line(), self.deferred_count, _perf_counter()
-        for pending in spawned[start:]:
-            pending.wait()
-        if blocking is not None:
-            self.waits.append((line, blocking, made, _perf_counter() - t0))
+        with waiting(self, blocking) if blocking is not None else _NO_NOTE:
+            for pending in spawned[start:]:
+                pending.wait()
         self.settled = len(spawned)
         self._release_settled()
         for pending in spawned[start:]:

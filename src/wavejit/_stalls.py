@@ -13,13 +13,16 @@ which more deferred calls were made (1 ms or longer, longest first).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from ._report import Stall
 
-__all__ = ["caller_line", "stall_records"]
+__all__ = ["waiting", "stall_records"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _SHORTEST = 0.001  # seconds: shorter waits are noise, not what serialized anything
@@ -27,12 +30,26 @@ _SHORTEST = 0.001  # seconds: shorter waits are noise, not what serialized anyth
 
 def caller_line() -> str:
     """``file.py:LINE`` of the nearest frame outside wavejit (the program's code)."""
-    frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(frame.f_code.co_filename) == _PACKAGE_DIR:
+    frame = sys._getframe(1)  # (within this package or `waiting`'s contextlib: skipped)
+    while frame is not None and (
+        os.path.dirname(frame.f_code.co_filename) == _PACKAGE_DIR
+        or frame.f_code.co_filename == contextlib.__file__
+    ):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return "?"
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+@contextlib.contextmanager
+def waiting(inv: Any, pending: Any) -> Iterator[None]:
+    """Around a wait of `inv`'s own code that blocks on `pending`: note it in
+    ``inv.waits`` (the line, the call, the deferred calls made so far, the seconds)."""
+    line, made, t0 = caller_line(), inv.deferred_count, time.perf_counter()
+    try:
+        yield
+    finally:
+        inv.waits.append((line, pending, made, time.perf_counter() - t0))
 
 
 def stall_records(waits: list[tuple[str, Any, int, float]], deferred: int) -> list[Stall]:
